@@ -1,0 +1,187 @@
+"""Everything MLflow: where the store is, run lifecycle, params, tags, metrics and artifacts.
+
+All calls go through an explicit ``MlflowClient`` for one store, so tests and sweeps never share
+hidden global state, and a run always ends FINISHED, FAILED or KILLED, never RUNNING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Iterator, Mapping, Optional
+
+log = logging.getLogger(__name__)
+
+# Tags that identify what a run is, so the MLflow UI can sort and group by them.
+TAG_ROLE = "resnet_lab.role"  # "train" or "sweep"
+TAG_SWEEP_DIR = "resnet_lab.sweep_dir"
+TAG_ERROR = "resnet_lab.error"
+DB_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+
+
+def launch_dir() -> Path:
+    """The directory the command was started from, even inside a Hydra job."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return Path(HydraConfig.get().runtime.cwd)
+    except ImportError:  # pragma: no cover - hydra is a dependency
+        pass
+    return Path.cwd()
+
+
+def resolve_uri(uri: Optional[str], base: Optional[Path] = None) -> str:
+    """Make the tracking URI absolute: a relative store would scatter into Hydra's output folders."""
+    base = (base or launch_dir()).resolve()
+    if uri is None:
+        return f"sqlite:///{base / DB_FILE}"
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        return f"sqlite:///{path if path.is_absolute() else (base / path).resolve()}"
+    if "://" not in uri:  # a plain path names a SQLite file or a folder to hold one
+        path = Path(uri).expanduser()
+        path = path if path.is_absolute() else base / path
+        return f"sqlite:///{(path / DB_FILE if path.suffix != '.db' else path).resolve()}"
+    return uri
+
+
+def artifact_root(uri: str) -> Optional[str]:
+    """Artifacts of a SQLite store go beside the database file, never into the working directory."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / ARTIFACT_DIR).as_uri()
+    return None  # a tracking server decides for itself
+
+
+def client_for(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client, name: str, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    root = artifact_root(uri)
+    location = f"{root}/{name}" if root else None
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # another job of the sweep created it first
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> Dict[str, str]:
+    """Nested config -> ``{"model.block.type": "basic", ...}``; lists stay readable strings."""
+    flat: Dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def git_commit(path: Path) -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class Run:
+    """One MLflow run of one store, with batched logging helpers."""
+
+    def __init__(self, client, run_id: str) -> None:
+        self.client, self.run_id = client, run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+        if items:
+            self.client.log_batch(self.run_id, tags=items)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if items:
+            self.client.log_batch(self.run_id, metrics=items)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+@contextlib.contextmanager
+def start_run(
+    uri: str, experiment: str, run_name: str, tags: Optional[Mapping[str, Any]] = None,
+    parent_run_id: Optional[str] = None,
+) -> Iterator[Run]:
+    """Create a run, yield it, and always end it: FINISHED, FAILED (error kept as a tag) or KILLED."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = client_for(uri)
+    all_tags = dict(tags or {})
+    if parent_run_id:
+        all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+    created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
+                                tags={k: str(v) for k, v in all_tags.items() if v is not None})
+    run = Run(client, created.info.run_id)
+    try:
+        yield run
+    except KeyboardInterrupt:
+        client.set_terminated(run.run_id, "KILLED")
+        raise
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
+        client.set_terminated(run.run_id, "FAILED")
+        raise
+    client.set_terminated(run.run_id, "FINISHED")
+
+
+def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str]:
+    """The parent run that the sweep callback opened for this multirun, if any."""
+    client = client_for(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{TAG_ROLE}` = 'sweep' and tags.`{TAG_SWEEP_DIR}` = '{sweep_dir}'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def quiet_mlflow() -> None:
+    """MLflow's store migrations and hints are noise on a training console."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,28 @@
+"""Where the MLflow store goes, and how the config becomes params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resnet_lab.tracking import artifact_root, flatten, resolve_uri
+
+
+def test_the_default_store_is_sqlite_in_the_launch_directory(tmp_path):
+    assert resolve_uri(None, tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_relative_stores_are_made_absolute(tmp_path):
+    assert resolve_uri("sqlite:///runs/x.db", tmp_path) == f"sqlite:///{tmp_path.resolve()}/runs/x.db"
+    assert resolve_uri("stores", tmp_path) == f"sqlite:///{tmp_path.resolve()}/stores/mlflow.db"
+    assert resolve_uri("sqlite:////abs/m.db", tmp_path) == "sqlite:////abs/m.db"
+    assert resolve_uri("http://127.0.0.1:5000", tmp_path) == "http://127.0.0.1:5000"
+
+
+def test_artifacts_sit_beside_the_database(tmp_path):
+    assert artifact_root(f"sqlite:///{tmp_path}/mlflow.db") == (tmp_path / "mlartifacts").as_uri()
+    assert artifact_root("http://127.0.0.1:5000") is None
+
+
+def test_flatten_gives_dotted_keys():
+    assert flatten({"model": {"block": {"type": "basic"}, "widths": [1, 2]}, "seed": 3}) == {
+        "model.block.type": "basic", "model.widths": "[1, 2]", "seed": "3"}

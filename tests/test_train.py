@@ -1,0 +1,83 @@
+"""train(cfg) against a real SQLite MLflow store in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import compose_config
+from resnet_lab.errors import ConfigError, DataError
+from resnet_lab.train import train
+
+
+def only_run(tmp_path: Path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tests")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    return client, runs
+
+
+def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_overrides):
+    cfg = compose_config("train", tiny_train_overrides)
+    metrics = train(cfg, output_dir=tmp_path, overrides=tiny_train_overrides)
+
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0 and "test_accuracy" in metrics
+    client, runs = only_run(tmp_path)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+
+    params = run.data.params
+    assert params["model.name"] == "cifar_resnet20" and params["model.widths"] == "[4, 8]"
+    assert params["trainer.epochs"] == "2" and params["data.name"] == "synthetic"
+    assert params["arch.depth"] == "6"  # stem conv + 2 blocks x 2 convs + head
+
+    tags = run.data.tags
+    assert tags["depth"] == "6" and tags["block"] == "basic" and tags["stem"] == "cifar"
+    assert int(tags["params_total"]) > 0 and int(tags["flops"]) > 0 and tags["preset"] == "cifar_resnet20"
+
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"):
+        history = client.get_metric_history(run.info.run_id, key)
+        assert [m.step for m in history] == [1, 2], key
+    lr = [m.value for m in client.get_metric_history(run.info.run_id, "learning_rate")]
+    assert lr[1] < lr[0]  # the default cosine schedule decays
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "overrides.txt", "model_summary.txt", "model"} <= artifacts
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.keras"]
+    summary = Path(client.download_artifacts(run.info.run_id, "model_summary.txt", str(tmp_path)))
+    assert "depth            6" in summary.read_text()
+
+
+def test_the_same_seed_gives_the_same_model(tmp_path, tiny_train_overrides):
+    overrides = tiny_train_overrides + ["tracking.enabled=false", "trainer.epochs=1"]
+    first = train(compose_config("train", overrides))
+    second = train(compose_config("train", overrides))
+    assert first["loss"] == pytest.approx(second["loss"], rel=1e-5)
+
+
+def test_a_config_error_creates_no_run(tmp_path, tiny_train_overrides):
+    cfg = compose_config("train", tiny_train_overrides + ["model.strides=[1]"])
+    with pytest.raises(ConfigError, match="model.strides"):
+        train(cfg)
+    assert only_run(tmp_path)[1] == []
+
+
+def test_a_failure_during_the_run_leaves_it_failed_with_the_reason(tmp_path, tiny_train_overrides):
+    cfg = compose_config("train", tiny_train_overrides + ["data=cifar10", f"data.path={tmp_path / 'missing'}",
+                                                          "data.image_shape=[32,32,3]"])
+    with pytest.raises(DataError):
+        train(cfg)
+    _, runs = only_run(tmp_path)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert "no cifar-10-python.tar.gz" in runs[0].data.tags["resnet_lab.error"]
+
+
+def test_tracking_can_be_turned_off(tmp_path, tiny_train_overrides):
+    metrics = train(compose_config("train", tiny_train_overrides + ["tracking.enabled=false"]), output_dir=tmp_path)
+    assert "val_accuracy" in metrics
+    assert not (tmp_path / "mlflow.db").exists()
+    assert (tmp_path / "model.keras").exists()
