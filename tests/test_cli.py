@@ -84,11 +84,13 @@ def test_a_multirun_gets_a_parent_run_holding_one_child_per_job(tmp_path):
 
 
 def test_a_failing_job_does_not_stop_the_sweep_and_fails_the_parent(tmp_path):
-    result = sweep(tmp_path, [f"data.path={tmp_path / 'missing'}", "data.name=cifar10,synthetic"])
+    # cifar10 fails inside its run (no data); imagenet fails validation before any run exists.
+    result = sweep(tmp_path, [f"data.path={tmp_path / 'missing'}", "data.name=cifar10,synthetic,imagenet"])
     assert result.returncode == 1
-    assert "1 of 2 sweep jobs failed" in result.stderr
+    assert "2 of 3 sweep jobs failed (job 0, 2;" in result.stderr
+    assert "data.name='imagenet' is not allowed" in (tmp_path / "sweep" / "2" / "job_failed.txt").read_text()
     parents, children = sweep_runs(tmp_path)
-    assert parents[0].info.status == "FAILED"
+    assert parents[0].info.status == "FAILED" and parents[0].data.tags["jobs_failed"] == "2"
     assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
     failed = next(c for c in children if c.info.status == "FAILED")
     assert "cifar-10-python.tar.gz" in failed.data.tags["resnet_lab.error"]

@@ -26,3 +26,13 @@ def test_artifacts_sit_beside_the_database(tmp_path):
 def test_flatten_gives_dotted_keys():
     assert flatten({"model": {"block": {"type": "basic"}, "widths": [1, 2]}, "seed": 3}) == {
         "model.block.type": "basic", "model.widths": "[1, 2]", "seed": "3"}
+
+
+def test_config_hash_ignores_reporting_keys_only():
+    from conftest import compose_config
+    from resnet_lab.identity import config_hash
+
+    base = config_hash(compose_config("train"))
+    assert base == config_hash(compose_config("train", ["tracking.experiment=other", "trainer.verbose=0"]))
+    assert base != config_hash(compose_config("train", ["trainer.epochs=3"]))
+    assert base != config_hash(compose_config("train", ["model=cifar_resnet32"]))

@@ -36,6 +36,7 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
 
     tags = run.data.tags
     assert tags["depth"] == "6" and tags["block"] == "basic" and tags["stem"] == "cifar"
+    assert len(tags["resnet_lab.config_hash"]) == 16
     assert int(tags["params_total"]) > 0 and int(tags["flops"]) > 0 and tags["preset"] == "cifar_resnet20"
 
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"):

@@ -45,6 +45,18 @@ def _is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _record_job_failure(exc: BaseException) -> float:
+    """Leave a marker in the job's folder (the sweep callback counts them) and let the sweep go on."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from resnet_lab.sweep import JOB_FAILED_FILE
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / JOB_FAILED_FILE).write_text(f"{type(exc).__name__}: {exc}\n")
+    return float("nan")
+
+
 def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfig], Optional[float]]:
     """Turn user errors into one line; in a multirun, keep the other jobs going."""
 
@@ -54,13 +66,13 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
         except UserError as exc:
             if _is_multirun():
                 log.error("error: %s", exc)
-                return float("nan")
+                return _record_job_failure(exc)
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
-        except Exception:
+        except Exception as exc:
             if _is_multirun():
                 log.exception("job failed")
-                return float("nan")
+                return _record_job_failure(exc)
             raise
 
     return wrapped

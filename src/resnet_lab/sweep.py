@@ -15,6 +15,8 @@ from resnet_lab import tracking
 
 log = logging.getLogger(__name__)
 
+JOB_FAILED_FILE = "job_failed.txt"  # written into a job's output folder when the job fails
+
 
 def sweep_dir_of(sweep_dir: str) -> str:
     """The multirun folder made absolute: the key by which jobs find their parent run."""
@@ -48,16 +50,18 @@ class MlflowSweepCallback(Callback):
         if self.parent_id is None:
             return
         children = self._children()
-        failed = [run for run in children if run.info.status != "FINISHED"]
+        sweep_dir = Path(sweep_dir_of(config.hydra.sweep.dir))
+        # Markers count every failed job, also those that failed before their MLflow run existed.
+        failed = sorted(p.parent.name for p in sweep_dir.glob(f"*/{JOB_FAILED_FILE}"))
+        jobs = len([p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")])
         client = tracking.client_for(self.uri)
         client.log_text(self.parent_id, _table(children), "comparison.md")
-        client.set_tag(self.parent_id, "jobs", str(len(children)))
+        client.set_tag(self.parent_id, "jobs", str(jobs))
         client.set_tag(self.parent_id, "jobs_failed", str(len(failed)))
         self._close("FAILED" if failed else "FINISHED")
         if failed:
-            names = ", ".join(run.info.run_name for run in failed)
-            print(f"error: {len(failed)} of {len(children)} sweep jobs failed ({names}); "
-                  f"see MLflow run {self.parent_id}", file=sys.stderr)
+            print(f"error: {len(failed)} of {jobs} sweep jobs failed (job {', '.join(failed)}; reasons in "
+                  f"{sweep_dir}/<job>/{JOB_FAILED_FILE}); see MLflow run {self.parent_id}", file=sys.stderr)
             sys.exit(1)
 
     def _children(self):

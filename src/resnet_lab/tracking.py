@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 TAG_ROLE = "resnet_lab.role"  # "train" or "sweep"
 TAG_SWEEP_DIR = "resnet_lab.sweep_dir"
 TAG_ERROR = "resnet_lab.error"
+TAG_CONFIG_HASH = "resnet_lab.config_hash"  # identical configs share it (see identity.py)
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 

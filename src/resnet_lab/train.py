@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_lab import tracking
+from resnet_lab.identity import config_hash
 from resnet_lab.validation import validate_train_config
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ def train(
     tracking.quiet_mlflow()
     uri = tracking.resolve_uri(cfg.tracking.uri)
     parent = tracking.find_sweep_parent(uri, cfg.tracking.experiment, sweep_dir) if sweep_dir else None
-    tags = {tracking.TAG_ROLE: "train", "preset": cfg.model.name, "data": cfg.data.name}
+    tags = {tracking.TAG_ROLE: "train", "preset": cfg.model.name, "data": cfg.data.name,
+            tracking.TAG_CONFIG_HASH: config_hash(cfg)}
     with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or cfg.model.name,
                             tags=tags, parent_run_id=parent) as run:
         log.info("MLflow run %s in %s (experiment %r)", run.run_id, uri, cfg.tracking.experiment)
