@@ -8,34 +8,50 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+import keras
 from conftest import MODEL_PRESETS, compose_config
 from resnet_lab.model.analysis import analyze
 from resnet_lab.model.builder import build_model
 from resnet_lab.validation import validate_model
+from resnet_lab.zoo import preset_report, preset_spec
 
 
 def test_the_presets_the_project_promises_exist():
     promised = {"seed_resnet18", "seed_resnet34", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                "cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110"}
+                "cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110",
+                "keras_resnet50", "keras_resnet101", "keras_resnet152", "keras_resnet50v2", "keras_resnet101v2",
+                "keras_resnet152v2", "wide_resnet50_2", "resnext50_32x4d", "resnet18d", "resnet50d", "seresnet50",
+                "preact_resnet18", "wrn_28_10"}
     assert promised <= set(MODEL_PRESETS)
 
 
 @pytest.mark.parametrize("preset", MODEL_PRESETS)
 def test_preset_matches_its_reference(preset):
-    spec = OmegaConf.to_object(compose_config("describe", [f"model={preset}"]).model)
+    spec, report = preset_report(preset)  # built at the reference input size and number of classes
     ref = spec.reference
     assert ref is not None, f"{preset} must state the reference parameter count it reproduces"
     validate_model(spec, ref.input_shape, ref.num_classes)
-
-    model = build_model(spec, ref.input_shape, ref.num_classes)
-    report = analyze(model)
     counted = report.params_trainable if ref.count == "trainable" else report.params_total
     assert counted == ref.params, f"{preset}: {counted:,} parameters, reference {ref.params:,} ({ref.source})"
-    assert report.output_shape == [ref.num_classes]
-    assert model.name == preset
+    assert report.output_shape == [ref.num_classes] and report.input_shape == list(ref.input_shape)
+    assert report.name == preset
 
-    # The depth in the name is the number of weighted layers on the main path.
-    assert report.depth == int(re.search(r"(\d+)$", preset).group(1))
+    # Depth (weighted layers on the main path) is the number in the name unless the preset says otherwise.
+    assert report.depth == (ref.depth or int(re.search(r"(\d+)", preset).group(1)))
+
+
+@pytest.mark.parametrize("preset", MODEL_PRESETS)
+def test_preset_survives_a_save_load_round_trip(tmp_path, preset):
+    """Every layer type and option a preset uses serializes; narrowed to keep files small."""
+    spec = preset_spec(preset)
+    spec.width_multiplier = 0.25
+    model = build_model(spec, (32, 32, 3), 5)
+    path = tmp_path / f"{preset}.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    assert [w.shape for w in model.weights] == [w.shape for w in again.weights]
 
 
 @pytest.mark.parametrize("preset", ["seed_resnet18", "seed_resnet34"])

@@ -33,6 +33,7 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert params["model.name"] == "cifar_resnet20" and params["model.widths"] == "[4, 8]"
     assert params["trainer.epochs"] == "2" and params["data.name"] == "synthetic"
     assert params["arch.depth"] == "6"  # stem conv + 2 blocks x 2 convs + head
+    assert int(params["arch.flops"]) > 0 and int(params["arch.activation_bytes"]) > 0
 
     tags = run.data.tags
     assert tags["depth"] == "6" and tags["block"] == "basic" and tags["stem"] == "cifar"

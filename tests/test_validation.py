@@ -18,7 +18,25 @@ CASES = [
     (["model.block.type=wide"], r"model\.block\.type='wide' is not allowed: one of 'basic', 'bottleneck'"),
     (["model.block.shortcut=dense"], r"model\.block\.shortcut='dense' .* one of 'projection', 'zero_pad'"),
     (["model.stem.pool=avg"], r"model\.stem\.pool='avg' is not allowed: one of 'none', 'max'"),
-    (["model.block.stride_on=1x1"], r"model\.block\.stride_on='1x1' .* bottleneck blocks only"),
+    (["model.block.stride_on=1x1"], r"model\.block\.stride_on='1x1' is not allowed: '3x3' unless every block is a "
+                                    r"bottleneck"),
+    (["model.block.groups=32"], r"model\.block\.groups=32 is not allowed: 1 unless every block is a bottleneck"),
+    (["model=resnet50", "model.stage_block_types=[bottleneck,basic,basic,preact_basic]", "model.block.groups=2"],
+     r"model\.block\.groups=2 .* blocks here: basic, bottleneck, preact_basic"),
+    (["model=resnet50", "model.stage_block_types=[basic]"],
+     r"model\.stage_block_types=\['basic'\] is not allowed: empty or one block type per stage \(4 stages\)"),
+    (["model.stage_block_types=[basic,dense,basic]"], r"model\.stage_block_types='dense' is not allowed: one of"),
+    (["model/block=preact_basic", "model.block.zero_init_last=true"], r"model\.block\.zero_init_last=True .* "
+                                                                       r"pre-activation"),
+    (["model.block.avg_down=true"], r"model\.block\.avg_down=True is not allowed: false unless "
+                                    r"model\.block\.shortcut='projection'"),
+    (["model.stem.convs=[8,8,32]"], r"model\.stem\.width=16 is not allowed: the last width of "
+                                    r"model\.stem\.convs=\[8, 8, 32\], i\.e\. 32"),
+    (["model.drop_path_rate=1.0"], r"model\.drop_path_rate=1\.0 is not allowed: a rate in \[0, 1\)"),
+    (["model.width_multiplier=0"], r"model\.width_multiplier=0\.0 is not allowed: a positive number"),
+    (["model.padding=valid"], r"model\.padding='valid' is not allowed: one of 'same', 'symmetric'"),
+    (["model=resnet50", "model.block.base_width=1", "model.width_multiplier=0.1"],
+     r"model\.block\.base_width=1 is not allowed: a value that leaves the bottleneck"),
     (["model.widths=[64,32,16]"], r"model\.widths=\[64, 32, 16\] .* non-decreasing channels .*zero_pad"),
     (["model=seed_resnet18", "data.image_shape=[2,2,1]"],
      r"data\.image_shape=\[2, 2, 1\] is not allowed: an input of at least 3x3 pixels before the stem conv"),

@@ -18,7 +18,9 @@ from omegaconf import MISSING
 BLOCK_TYPES = ("basic", "bottleneck", "preact_basic", "preact_bottleneck")
 STRIDE_PLACEMENTS = ("3x3", "1x1")
 SHORTCUTS = ("projection", "zero_pad")
-PADDINGS = ("same", "valid")
+PADDINGS = ("same", "valid", "symmetric")  # symmetric: explicit k//2 zero-padding, as PyTorch pads
+CONV_PADDINGS = ("same", "symmetric")
+STRIDE_POSITIONS = ("first", "last")
 STEM_POOLS = ("none", "max")
 HEAD_POOLS = ("avg", "max")
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100")
@@ -34,12 +36,13 @@ class StemConfig:
     width: int = 64  # filters of the stem convolution
     kernel_size: int = 3
     stride: int = 1
-    padding: str = "same"  # same | valid (the seed's stem is valid)
+    padding: str = "same"  # same | valid (the seed's) | symmetric (keras.applications, PyTorch)
+    convs: List[int] = field(default_factory=list)  # ResNet-C deep stem: widths of its 3x3 convs, last == width
     norm: bool = True  # BN + ReLU after the conv; pre-activation nets leave it to the first block
     pool: str = "none"  # none | max
     pool_size: int = 3
     pool_stride: int = 2
-    pool_padding: str = "same"
+    pool_padding: str = "same"  # same | valid | symmetric
 
 
 @dataclass
@@ -49,6 +52,13 @@ class BlockConfig:
     stride_on: str = "3x3"  # bottleneck stride on the 3x3 (v1.5, torchvision) or the first 1x1 (v1)
     shortcut: str = "projection"  # where shapes change: 1x1 conv (B) or zero-padded identity (A)
     shortcut_norm: bool = True  # BN after the projection conv (the seed has none)
+    avg_down: bool = False  # ResNet-D: 2x2 average-pool, then a stride-1 projection, where the stride is
+    subsample_identity: bool = False  # stride without a channel change: 1x1 max-pool, not a projection (Keras V2)
+    groups: int = 1  # ResNeXt cardinality: groups of the bottleneck's 3x3 conv
+    base_width: int = 64  # bottleneck inner width = width * base_width / 64 * groups (128: Wide ResNet-50-2)
+    se_ratio: float = 0.0  # squeeze-and-excitation reduction (1/16 in SENet); 0 turns it off
+    se_divisor: int = 1  # round the squeeze width to a multiple of this (timm uses 8)
+    zero_init_last: bool = False  # the branch's last BN starts at gamma 0, so each block starts as identity
 
 
 @dataclass
@@ -63,6 +73,7 @@ class ReferenceConfig:
 
     params: int = MISSING
     count: str = "trainable"  # trainable | total (Keras counts BN moving statistics in total)
+    depth: Optional[int] = None  # when it differs from the number in the preset's name, and why
     input_shape: List[int] = MISSING
     num_classes: int = MISSING
     source: str = MISSING  # where the number comes from
@@ -78,6 +89,12 @@ class ModelConfig:
     strides: List[int] = MISSING  # stride of the first block of each stage
     head: HeadConfig = field(default_factory=HeadConfig)
     conv_bias: bool = False  # biases on every conv (the seed and keras.applications v1 use them)
+    bias_without_norm: bool = False  # a bias on convs that no BN follows (keras.applications v2)
+    padding: str = "same"  # strided convs: same (TensorFlow's) | symmetric (PyTorch, keras.applications v2)
+    stride_position: str = "first"  # which block of a stage strides: first (usual) | last (Keras V2)
+    width_multiplier: float = 1.0  # scales every width, stem and stages alike
+    stage_block_types: List[str] = field(default_factory=list)  # a block type per stage; empty: block.type
+    drop_path_rate: float = 0.0  # stochastic depth, rising linearly from 0 to this over the blocks
     bn_epsilon: float = 1e-5
     bn_momentum: float = 0.9  # Keras convention: weight of the old moving average
     kernel_initializer: str = "he_normal"
@@ -142,6 +159,7 @@ class TrackingConfig:
 class DescribeConfig:
     format: str = "text"  # text | json
     save_model: Optional[str] = None  # also write the built model to this .keras file
+    plot: Optional[str] = None  # also draw the architecture to this image file (needs pydot and Graphviz)
 
 
 @dataclass

@@ -22,7 +22,26 @@ def describe(cfg: DictConfig) -> ModelReport:
         path = Path(cfg.describe.save_model).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
+    if cfg.describe.plot:
+        plot_architecture(model, Path(cfg.describe.plot).expanduser())
     return report
+
+
+def plot_architecture(model, path: Path) -> bool:
+    """Draw the model with Keras' plot_model; without pydot/Graphviz say so in one line, do not fail."""
+    import sys
+
+    import keras
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True, dpi=72)
+    except (ImportError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"note: describe.plot={str(path)!r} skipped: drawing needs pydot and Graphviz's `dot` "
+              f"(pip install pydot; apt-get install graphviz): {reason}", file=sys.stderr)
+        return False
+    return True
 
 
 def render(report: ModelReport, fmt: str) -> str:

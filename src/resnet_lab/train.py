@@ -116,7 +116,8 @@ def _log_setup(run: tracking.Run, cfg: DictConfig, report: Any, overrides: Seque
     """Everything known before training starts, so that a run that fails is still explained."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     arch = {"depth": report.depth, "params_total": report.params_total,
-            "params_trainable": report.params_trainable, "flops": report.flops}
+            "params_trainable": report.params_trainable, "flops": report.flops,
+            "activation_bytes": report.activation_bytes}
     run.log_params({**tracking.flatten(resolved), **{f"arch.{k}": v for k, v in arch.items()}})
     run.set_tags({
         **arch,

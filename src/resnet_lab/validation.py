@@ -43,19 +43,23 @@ def validate_model(model: Any, image_shape: Sequence[int], num_classes: int) -> 
     _choice("model.block.type", block.type, C.BLOCK_TYPES)
     _choice("model.block.shortcut", block.shortcut, C.SHORTCUTS)
     _choice("model.block.stride_on", block.stride_on, C.STRIDE_PLACEMENTS)
-    _positive("model.block.expansion", block.expansion)
-    if block.stride_on == "1x1" and "bottleneck" not in block.type:
-        raise ConfigError("model.block.stride_on", block.stride_on,
-                          f"'1x1' applies to bottleneck blocks only; model.block.type is {block.type!r}, use '3x3'")
+    _choice("model.padding", model.padding, C.CONV_PADDINGS)
+    _choice("model.stride_position", model.stride_position, C.STRIDE_POSITIONS)
+    for key in ("expansion", "groups", "base_width", "se_divisor"):
+        _positive(f"model.block.{key}", getattr(block, key))
     _choice("model.head.pool", model.head.pool, C.HEAD_POOLS)
-    if not 0.0 <= model.head.dropout < 1.0:
-        raise ConfigError("model.head.dropout", model.head.dropout, "a rate in [0, 1)")
+    _fraction("model.head.dropout", model.head.dropout, "a rate in [0, 1)")
+    _fraction("model.drop_path_rate", model.drop_path_rate, "a rate in [0, 1)")
+    _fraction("model.bn_momentum", model.bn_momentum, "a number in [0, 1)")
+    if not 0.0 <= block.se_ratio <= 1.0:
+        raise ConfigError("model.block.se_ratio", block.se_ratio, "a reduction ratio in [0, 1]; 0 turns SE off")
     if not model.bn_epsilon > 0:
         raise ConfigError("model.bn_epsilon", model.bn_epsilon, "a positive number")
-    if not 0.0 <= model.bn_momentum < 1.0:
-        raise ConfigError("model.bn_momentum", model.bn_momentum, "a number in [0, 1)")
-
+    if not model.width_multiplier > 0:
+        raise ConfigError("model.width_multiplier", model.width_multiplier, "a positive number")
+    _stem_convs(stem)
     _stage_lists(model)
+    _block_options(model)
     if block.shortcut == "zero_pad":
         _zero_pad_widths(model)
     _image_shape(image_shape)
@@ -80,10 +84,52 @@ def _stage_lists(model: Any) -> None:
             )
 
 
+def _stem_convs(stem: Any) -> None:
+    convs = list(stem.convs)
+    if convs and any(not isinstance(w, int) or w < 1 for w in convs):
+        raise ConfigError("model.stem.convs", convs, "positive integers (widths of the deep stem's 3x3 convs)")
+    if convs and convs[-1] != stem.width:
+        raise ConfigError("model.stem.width", stem.width,
+                          f"the last width of model.stem.convs={convs}, i.e. {convs[-1]}, when a deep stem is set")
+
+
+def _block_options(model: Any) -> None:
+    """Options that only some block types understand must not be set for the others."""
+    from resnet_lab.model.builder import stage_widths
+
+    block = model.block
+    types = list(model.stage_block_types) or [block.type]
+    for block_type in types:
+        _choice("model.stage_block_types" if model.stage_block_types else "model.block.type", block_type,
+                C.BLOCK_TYPES)
+    bottleneck_only = {"stride_on": ("3x3", "'3x3'"), "groups": (1, "1"), "base_width": (64, "64")}
+    for key, (neutral, shown) in bottleneck_only.items():
+        value = getattr(block, key)
+        if value != neutral and not all(t.endswith("bottleneck") for t in types):
+            raise ConfigError(f"model.block.{key}", value,
+                              f"{shown} unless every block is a bottleneck ({key} applies to bottlenecks only; "
+                              f"blocks here: {', '.join(sorted(set(types)))})")
+    if block.zero_init_last and any(t.startswith("preact_") for t in types):
+        raise ConfigError("model.block.zero_init_last", block.zero_init_last,
+                          "false for pre-activation blocks, whose branch ends on a conv, not a BN")
+    if block.avg_down and block.shortcut != "projection":
+        raise ConfigError("model.block.avg_down", block.avg_down,
+                          f"false unless model.block.shortcut='projection' (it is {block.shortcut!r})")
+    if model.stage_block_types and len(model.stage_block_types) != len(model.widths):
+        raise ConfigError("model.stage_block_types", list(model.stage_block_types),
+                          f"empty or one block type per stage ({len(model.widths)} stages)")
+    for width in stage_widths(model):
+        if int(width * block.base_width / 64) < 1:
+            raise ConfigError("model.block.base_width", block.base_width,
+                              f"a value that leaves the bottleneck of a {width}-wide stage at least one channel")
+
+
 def _zero_pad_widths(model: Any) -> None:
     """Option A pads channels with zeros, so a block can never have fewer channels than its input."""
-    channels = model.stem.width
-    for width in model.widths:
+    from resnet_lab.model.builder import scaled_stem, stage_widths
+
+    channels = scaled_stem(model).width
+    for width in stage_widths(model):
         out = width * model.block.expansion
         if out < channels:
             raise ConfigError("model.widths", list(model.widths),
@@ -97,7 +143,7 @@ def _spatial_sizes(model: Any, image_shape: Sequence[int]) -> None:
     stem = model.stem
     height, width = int(image_shape[0]), int(image_shape[1])
     for what, kernel, stride, padding in (
-        ("the stem conv", stem.kernel_size, stem.stride, stem.padding),
+        ("the stem conv", 3 if stem.convs else stem.kernel_size, stem.stride, stem.padding),
         ("the stem pool", stem.pool_size, stem.pool_stride, stem.pool_padding),
     ):
         if what == "the stem pool" and stem.pool == "none":
@@ -113,6 +159,8 @@ def _spatial_sizes(model: Any, image_shape: Sequence[int]) -> None:
 def _out_size(size: int, kernel: int, stride: int, padding: str) -> int:
     if padding == "same":
         return math.ceil(size / stride)
+    if padding == "symmetric":
+        size += 2 * (kernel // 2)
     return (size - kernel) // stride + 1 if size >= kernel else 0
 
 
@@ -169,6 +217,11 @@ def _image_shape(shape: Sequence[int]) -> None:
     values = list(shape)
     if len(values) != 3 or any(not isinstance(v, int) or v < 1 for v in values):
         raise ConfigError("data.image_shape", values, "[height, width, channels], three positive integers")
+
+
+def _fraction(key: str, value: float, allowed: str) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(key, value, allowed)
 
 
 def _choice(key: str, value: Any, allowed: Sequence[Any]) -> None:

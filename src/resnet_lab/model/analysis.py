@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 _STAGE = re.compile(r"^(stage\d+)_block(\d+)_")
-_SIDE_BRANCH = ("_shortcut_",)  # weighted layers off the main path do not count towards depth
+_SIDE_BRANCH = ("_shortcut_", "_se_")  # weighted layers off the main path do not count towards depth
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ModelReport:
     params_total: int  # every weight, BN moving statistics included (Keras' count_params)
     params_trainable: int
     flops: int  # per image, one multiply-add = 2 FLOPs, convolutions and dense layers
+    activation_bytes: int  # per image: every layer's output at its compute dtype, what training keeps
     input_shape: List[int]
     output_shape: List[int]
     stages: List[StageReport] = field(default_factory=list)
@@ -40,7 +41,7 @@ class ModelReport:
 
     def to_text(self) -> str:
         rows = [("stage", "blocks", "output", "params")]
-        rows += [(s.name, str(s.blocks), _shape(s.output_shape), f"{s.params:,}") for s in self.stages]
+        rows += [(s.name, str(s.blocks or "-"), _shape(s.output_shape), f"{s.params:,}") for s in self.stages]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         table = "\n".join(
             "  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
@@ -54,6 +55,7 @@ class ModelReport:
             f"  params total     {self.params_total:,}",
             f"  params trainable {self.params_trainable:,}",
             f"  FLOPs per image  {self.flops:,} ({self.flops / 1e9:.3f} GFLOPs, multiply-add = 2)",
+            f"  activations      {self.activation_bytes / 2**20:.2f} MiB per image (layer outputs kept for training)",
         ])
 
 
@@ -64,6 +66,7 @@ def analyze(model: keras.Model, stem: str = "", block: str = "") -> ModelReport:
         params_total=int(model.count_params()),
         params_trainable=trainable_params(model),
         flops=flops(model),
+        activation_bytes=activation_bytes(model),
         input_shape=_dims(model.input_shape),
         output_shape=_dims(model.output_shape),
         stages=stages(model),
@@ -102,6 +105,22 @@ def flops(model: keras.Model) -> int:
     return int(total)
 
 
+def activation_bytes(model: keras.Model) -> int:
+    """Bytes of every layer's output for one image: an estimate of the memory training needs per image.
+
+    Backpropagation keeps (roughly) each layer's output until the backward pass reaches it, so this
+    grows with batch size and is what runs out first on large inputs.
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        for tensor in keras.tree.flatten(layer.output):
+            elements = int(np.prod([d for d in tensor.shape[1:]]))
+            total += elements * np.dtype(tensor.dtype).itemsize
+    return int(total)
+
+
 def stages(model: keras.Model) -> List[StageReport]:
     """The stem and each stage: block count, output shape, parameters."""
     groups: Dict[str, List[Any]] = {}
@@ -131,7 +150,7 @@ def _output_layer(group: List[Any], key: str, last_block: int):
     """The layer whose output leaves the stem or stage, found by name rather than by layer order."""
     by_name = {layer.name: layer for layer in group}
     if key == "stem":
-        candidates = ["stem_pool", "stem_relu", "stem_conv"]
+        candidates = ["stem_pool", "stem_relu", "stem_conv"]  # a deep stem's last conv is stem_conv too
     else:
         candidates = [f"{key}_block{last_block}_out", f"{key}_block{last_block}_add"]
     return next(by_name[name] for name in candidates if name in by_name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+import dataclasses
+from typing import Any, List, Optional, Sequence, Tuple
 
 import keras
 from keras import layers
 
-from resnet_lab.model.blocks import LayerStyle, residual_block, stem
+from resnet_lab.model.blocks import residual_block, stem
+from resnet_lab.model.layers import LayerStyle
 
 # Keras dtype policies for `trainer.precision`.
 PRECISION_POLICIES = {"fp32": "float32", "mixed_bf16": "mixed_bfloat16", "mixed_fp16": "mixed_float16"}
@@ -27,17 +29,20 @@ def build_model(
     """
     style = LayerStyle(
         conv_bias=spec.conv_bias,
+        bias_without_norm=spec.bias_without_norm,
+        padding=spec.padding,
         bn_epsilon=spec.bn_epsilon,
         bn_momentum=spec.bn_momentum,
         kernel_initializer=spec.kernel_initializer,
         dtype=PRECISION_POLICIES[precision],
     )
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = stem(inputs, spec.stem, style)
-    for s, (width, blocks, stride) in enumerate(zip(spec.widths, spec.layer_dims, spec.strides), start=1):
-        for b in range(1, blocks + 1):
-            x = residual_block(x, spec.block, width, stride if b == 1 else 1, f"stage{s}_block{b}", style)
-    if spec.block.type.startswith("preact_"):
+    x = stem(inputs, scaled_stem(spec), style)
+    plan = block_plan(spec)
+    for index, (s, b, block_type, width, stride) in enumerate(plan):
+        drop = spec.drop_path_rate * index / max(1, len(plan) - 1)
+        x = residual_block(x, spec.block, block_type, width, stride, f"stage{s}_block{b}", style, drop)
+    if plan and plan[-1][2].startswith("preact_"):
         # Pre-activation blocks end on an addition; normalize and activate once before pooling.
         x = style.norm(x, "post_bn")
         x = style.relu(x, "post_relu")
@@ -47,3 +52,31 @@ def build_model(
         x = layers.Dropout(spec.head.dropout, dtype=style.dtype, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, dtype="float32", name="head_logits")(x)
     return keras.Model(inputs, outputs, name=name or spec.name)
+
+
+def _scale(width: int, multiplier: float) -> int:
+    return max(1, int(round(width * multiplier)))
+
+
+def stage_widths(spec: Any) -> List[int]:
+    return [_scale(w, spec.width_multiplier) for w in spec.widths]
+
+
+def scaled_stem(spec: Any) -> Any:
+    """The stem with the width multiplier applied, like every stage."""
+    if spec.width_multiplier == 1.0:
+        return spec.stem
+    return dataclasses.replace(spec.stem, width=_scale(spec.stem.width, spec.width_multiplier),
+                               convs=[_scale(w, spec.width_multiplier) for w in spec.stem.convs])
+
+
+def block_plan(spec: Any) -> List[Tuple[int, int, str, int, int]]:
+    """(stage, block, block type, width, stride) for every block, in order."""
+    types = list(spec.stage_block_types) or [spec.block.type] * len(spec.widths)
+    plan = []
+    for s, (width, blocks, stride, block_type) in enumerate(
+            zip(stage_widths(spec), spec.layer_dims, spec.strides, types), start=1):
+        strided = 1 if spec.stride_position == "first" else blocks
+        for b in range(1, blocks + 1):
+            plan.append((s, b, block_type, width, stride if b == strided else 1))
+    return plan

@@ -1,0 +1,30 @@
+"""describe(cfg): the summary, the saved model and the architecture picture."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+from conftest import compose_config
+from resnet_lab.describe import describe, render
+
+
+def test_text_and_json_tell_the_same_story():
+    report = describe(compose_config("describe", ["model=cifar_resnet56", "data=cifar10"]))
+    text, one_line = render(report, "text"), render(report, "json")
+    assert "depth            56" in text and "853,018" in text
+    assert "\n" not in one_line and json.loads(one_line)["params_trainable"] == 853018
+    assert json.loads(one_line)["activation_bytes"] == report.activation_bytes > 0
+
+
+def test_plot_draws_the_network_or_says_in_one_line_why_not(tmp_path, capsys):
+    path = tmp_path / "arch.png"
+    describe(compose_config("describe", ["model=cifar_resnet20", f"describe.plot={path}"]))
+    drawable = importlib.util.find_spec("pydot") is not None and shutil.which("dot") is not None
+    if drawable:
+        assert path.stat().st_size > 0
+    else:
+        note = capsys.readouterr().err.strip().splitlines()
+        assert len(note) == 1 and note[0].startswith("note: describe.plot=") and "Graphviz" in note[0]
+        assert not path.exists()
