@@ -19,7 +19,8 @@ BIN = Path(sys.executable).parent
 
 
 def run_cli(command: str, args: List[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HYDRA_FULL_ERROR": "0"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([str(BIN / command), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)
 
@@ -50,6 +51,23 @@ def test_a_config_mistake_is_one_line_exit_2_and_no_run(tmp_path):
     assert errors == ["error: model.layer_dims=[2, 2, 2] is not allowed: one entry per stage; it has 3 entries "
                       "but model.widths=[64, 128, 256, 512] has 4"]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("override, line", [
+    ("model=resnet19", "error: model='resnet19' is not allowed: one of 'cifar_resnet110', "),
+    ("model.widht=[1,2]", "error: model.widht is not a config key: the keys here are name, stem, block, widths,"),
+    ("trainer.epochs=ten", "error: trainer.epochs='ten' is not allowed: a value of type integer"),
+    ("model/block=resnext", "error: model/block='resnext' is not allowed: one of 'basic', 'bottleneck',"),
+    ("model.widths=[1,2", "error: cannot read the override 'model.widths=[1,2': "),
+    ("+hydra.callbacks.x._target_=os.system", "error: hydra.callbacks.x._target_='os.system' is not allowed: one of "
+                                              "'resnet_lab.sweep.MlflowSweepCallback'"),
+])
+def test_mistakes_found_while_composing_are_one_line_too(tmp_path, override, line):
+    result = run_cli("resnet-lab-train", [override], tmp_path)
+    assert result.returncode == 2
+    lines = [l for l in result.stderr.splitlines() if l.strip() and "absl" not in l and not l.startswith(("I0000", "E0000", "W0000"))]
+    assert len(lines) == 1 and lines[0].startswith(line), result.stderr
     assert not (tmp_path / "mlflow.db").exists()
 
 

@@ -91,3 +91,10 @@ def test_the_schema_types_the_composed_model():
     model = OmegaConf.to_object(compose_config("train", ["model=resnet50"]).model)
     assert type(model).__name__ == "ModelConfig"
     assert model.block.expansion == 4 and model.layer_dims == [3, 4, 6, 3]
+
+
+@pytest.mark.parametrize("override, key", [("+trainer.epoch=5", "trainer.epoch"),
+                                           ("+model.block.cardinality=32", "model.block.cardinality")])
+def test_keys_added_with_plus_that_nothing_reads_are_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"{key.replace('.', '[.]')}=\S+ is not allowed: a key the schema defines"):
+        validate_train_config(compose_config("train", [override]))

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import hydra
 from omegaconf import DictConfig
@@ -34,8 +34,53 @@ CONFIG_DIR = _find("conf")
 EXPERIMENTS_DIR = _find("experiments")
 
 
+# The only classes a command-line `_target_` may name: this project's and Hydra's own plugins.
+ALLOWED_TARGETS = (
+    "resnet_lab.sweep.MlflowSweepCallback",
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+    "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
+)
+
+
 def _quiet_backends() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+
+
+def _refuse_unlisted_targets(args: List[str]) -> None:
+    """A command-line override must not make the framework import and call arbitrary code."""
+    from resnet_lab.errors import ConfigError
+
+    for arg in args:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if key.endswith("_target_") and value not in ALLOWED_TARGETS:
+            raise ConfigError(key, value, "one of " + ", ".join(repr(t) for t in ALLOWED_TARGETS))
+
+
+def _launch(hydra_main: Callable[[], None]) -> None:
+    """Run a Hydra main; config mistakes Hydra finds while composing become one line and exit code 2."""
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+
+    from resnet_lab.hydra_errors import one_line
+
+    _quiet_backends()
+    wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    try:
+        _refuse_unlisted_targets(sys.argv[1:])
+        register_configs(EXPERIMENTS_DIR)
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # let compose errors reach us instead of Hydra's printer
+        hydra_main()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (ConfigCompositionException, OverrideParseException) as exc:
+        if wants_traceback:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _is_multirun() -> bool:
@@ -105,12 +150,8 @@ def _describe(cfg: DictConfig) -> None:
 
 
 def train_main() -> None:
-    _quiet_backends()
-    register_configs(EXPERIMENTS_DIR)
-    _train()
+    _launch(_train)
 
 
 def describe_main() -> None:
-    _quiet_backends()
-    register_configs(EXPERIMENTS_DIR)
-    _describe()
+    _launch(_describe)

@@ -13,6 +13,7 @@ from resnet_lab.errors import ConfigError
 
 
 def validate_train_config(cfg: Any) -> None:
+    reject_unknown_keys(cfg, C.TrainAppConfig)
     validate_data(cfg.data)
     validate_model(cfg.model, cfg.data.image_shape, cfg.data.num_classes)
     validate_optimizer(cfg.optimizer)
@@ -21,6 +22,7 @@ def validate_train_config(cfg: Any) -> None:
 
 
 def validate_describe_config(cfg: Any) -> None:
+    reject_unknown_keys(cfg, C.DescribeAppConfig)
     _choice("data.name", cfg.data.name, C.DATASETS)
     _image_shape(cfg.data.image_shape)
     _positive("data.num_classes", cfg.data.num_classes)
@@ -29,6 +31,36 @@ def validate_describe_config(cfg: Any) -> None:
     save = cfg.describe.save_model
     if save is not None and not str(save).endswith(".keras"):
         raise ConfigError("describe.save_model", save, "null or a file path ending in .keras")
+
+
+def reject_unknown_keys(cfg: Any, schema: type, prefix: str = "") -> None:
+    """Keys added with a leading '+' that no schema field knows would be silently ignored: refuse them."""
+    import dataclasses
+
+    from omegaconf import DictConfig
+
+    if not isinstance(cfg, DictConfig) or not dataclasses.is_dataclass(schema):
+        return
+    fields = {f.name: f.type for f in dataclasses.fields(schema)}
+    hints = _field_types(schema)
+    for key in cfg.keys():
+        if key == "hydra":
+            continue
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}", cfg[key], f"a key the schema defines: {', '.join(fields)}")
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none():
+            reject_unknown_keys(node, hints.get(key), f"{prefix}{key}.")
+
+
+def _field_types(schema: type) -> dict:
+    import typing
+
+    types = {}
+    for name, hint in typing.get_type_hints(schema).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        types[name] = args[0] if typing.get_origin(hint) is typing.Union and args else hint
+    return types
 
 
 def validate_model(model: Any, image_shape: Sequence[int], num_classes: int) -> None:
