@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from resnet_lab.config import register_configs
 from resnet_lab.errors import UserError
+from resnet_lab.resolvers import register_resolvers
 
 log = logging.getLogger("resnet_lab")
 
@@ -72,6 +73,7 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
     """Turn user errors into one line; in a multirun, keep the other jobs going."""
 
     def wrapped(cfg: DictConfig) -> Optional[float]:
+        register_resolvers()  # a job of joblib or submitit runs in a fresh process
         try:
             return task(cfg)
         except UserError as exc:

@@ -199,6 +199,9 @@ def register_configs(experiments_dir: Optional[Path] = None) -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
+    from resnet_lab.resolvers import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainAppConfig)
     cs.store(name="describe_schema", node=DescribeAppConfig)
