@@ -48,6 +48,9 @@ def test_credentials_in_uris_are_never_recorded():
     assert "s3cret" not in recorded and "https://alice:***@mlflow.example.org:8443/" in recorded
     assert tracking.redact_overrides(["tracking.uri=http://bob:pw@h:1", "hydra.job.env_set.TOKEN=abc", "seed=1"]) \
         == ["tracking.uri=http://bob:***@h:1", "hydra.job.env_set.TOKEN=***", "seed=1"]
+    # a sweep job's overrides come escaped by Hydra
+    assert tracking.redact_overrides([r"tracking.uri=http\://bob\:pw@h\:1"]) == [r"tracking.uri=http\://bob\:***@h\:1"]
+    assert tracking.redact_uri("http://h:5000/a@b") == "http://h:5000/a@b"  # no password, nothing to hide
 
 
 def test_environment_variables_and_secrets_never_reach_params_tags_or_artifacts(tmp_path, monkeypatch):

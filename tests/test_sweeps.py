@@ -80,6 +80,21 @@ def test_submitit_local_runs_the_cluster_code_path(tmp_path):
     assert_parent_holds_its_children(client, parents[0], children, 2)
 
 
+@pytest.mark.slow
+def test_a_rerun_with_skip_finished_trains_only_the_missing_jobs(tmp_path):
+    first = sweep(tmp_path, ["seed=1", "trainer.epochs=1", "hydra.sweep.dir=first"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = sweep(tmp_path, ["seed=1,2", "trainer.epochs=1", "tracking.skip_finished=true", "hydra.sweep.dir=again"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already FINISHED with this config" in again.stderr
+    client, parents, children = runs_of(tmp_path)
+    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-seed1", "cifar_resnet20-seed2"]  # 2, not 3
+    rerun = next(p for p in parents if p.data.tags["resnet_lab.sweep_dir"].endswith("again"))
+    assert rerun.data.tags["jobs"] == "2" and rerun.data.tags["jobs_skipped"] == "1"
+    table = Path(client.download_artifacts(rerun.info.run_id, "comparison.csv")).read_text()
+    assert sorted(line.split(",")[0] for line in table.splitlines()[1:]) == sorted(c.info.run_id for c in children)
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -11,12 +11,13 @@ import functools
 import logging
 import os
 import random
+import re
 import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from resnet_lab.errors import ConfigError
 
@@ -144,14 +145,13 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                           f"a reachable MLflow tracking server ({reason}); start it, or use a sqlite:/// store")
 
 
+# `//user:password@` in a URI, also as Hydra escapes it in a sweep job's overrides (`\\:`).
+_PASSWORD_IN_URI = re.compile(r"(//[^/@\s]*?:)[^/@\s]*@")
+
+
 def redact_uri(uri: str) -> str:
     """Drop the password from ``scheme://user:password@host``: credentials never reach a param or tag."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return _PASSWORD_IN_URI.sub(r"\1***@", uri)
 
 
 def redact_overrides(overrides: Sequence[str]) -> list:
@@ -161,7 +161,7 @@ def redact_overrides(overrides: Sequence[str]) -> list:
         key, sep, value = override.partition("=")
         if "env_set" in key:
             value = "***"
-        elif "://" in value:
+        else:
             value = redact_uri(value)
         public.append(f"{key}{sep}{value}")
     return public
@@ -180,7 +180,7 @@ def public_config(cfg: Any) -> Any:
         return {key: public_config(value) for key, value in tree.items()}
     if isinstance(tree, list):
         return [public_config(value) for value in tree]
-    if isinstance(tree, str) and "://" in tree:
+    if isinstance(tree, str):
         return redact_uri(tree)
     return tree
 
