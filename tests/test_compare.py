@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from resnet_lab import tracking
 

@@ -4,7 +4,6 @@ sweep runs through the real CLI. The Optuna search runs two trials."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 import yaml

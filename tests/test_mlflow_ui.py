@@ -72,30 +72,42 @@ def test_the_mlflow_ui_lists_every_run_of_a_sweep_with_depth_and_accuracy(tmp_pa
     runs = client.search_runs([experiment])
     children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
     assert len(children) == 2 and len(runs) == 3
-    expected = {c.info.run_name: (c.data.params["arch.depth"], f"{c.data.metrics['test_accuracy']:.4g}")
-                for c in children}
+    depths = {c.info.run_name: c.data.params["arch.depth"] for c in children}
+    accuracies = [f"{c.data.metrics['test_accuracy']:.3f}".rstrip("0") for c in children]  # as the UI rounds
     # The password in the URI reached neither the server's database nor any artifact.
     leaks = [p for p in store.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert not leaks
 
     shots = tmp_path / "screenshots"
+    parent = next(r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep")
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"{url}/#/experiments/{experiment}")
-        for name in [r.info.run_name for r in runs]:  # the parent and both children are listed
-            page.get_by_text(name, exact=True).first.wait_for(timeout=120_000)
-        page.screenshot(path=str(shots / "experiment.png"), full_page=True)
+        # The experiment's training runs: the sweep's parent, expanded to show its jobs.
+        page.goto(f"{url}/#/experiments/{experiment}/runs")
+        name_cell = page.get_by_text(parent.info.run_name, exact=True).first
+        name_cell.wait_for(timeout=120_000)
+        row = name_cell.locator("xpath=ancestor::div[@role='row'][1]")
+        row.locator("button[data-component-id*='runnamecellrenderer']").click()  # expand the child runs
+        for child in children:
+            page.locator(f"text={child.info.run_name}").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(shots / "experiment.png"))
 
+        # Compare the jobs: depth per run, the accuracy metrics, the parallel-coordinates chart.
         ids = [c.info.run_id for c in children]
         page.goto(f"{url}/#/compare-runs?runs={json.dumps(ids)}&experiments={json.dumps([experiment])}")
         page.get_by_text("arch.depth", exact=True).first.wait_for(timeout=120_000)
-        page.get_by_text("test_accuracy", exact=True).first.wait_for(timeout=120_000)
+        page.get_by_text("test_accuracy", exact=True).first.wait_for(timeout=60_000)
+        table = {}
+        for tr in page.locator("tr").all():
+            cells = [c.strip() for c in tr.locator("th, td").all_inner_texts()]
+            if cells and cells[0].rstrip(":") in ("Run Name", "arch.depth"):
+                table[cells[0].rstrip(":")] = cells[1:]
         text = page.inner_text("body")
         page.screenshot(path=str(shots / "compare.png"), full_page=True)
         browser.close()
-    for name, (depth, accuracy) in expected.items():
-        assert name in text and depth in text and accuracy in text, (name, depth, accuracy)
+    assert dict(zip(table["Run Name"], table["arch.depth"])) == depths  # every job, with its depth
+    assert all(accuracy in text for accuracy in accuracies), accuracies
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for shot in sorted(shots.glob("*.png")):

@@ -136,7 +136,7 @@ class TrackingConfig:
     enabled: bool = True
     uri: Optional[str] = None  # None: sqlite mlflow.db in the launch directory
     experiment: str = "resnet-lab"
-    run_name: Optional[str] = None  # None: derived from the preset name
+    run_name: Optional[str] = None  # None: the preset and the overrides, e.g. resnet34-lr0.1-bs128
     log_model: bool = True  # save the trained model as a run artifact
     skip_finished: bool = False  # skip a run whose identical config (same config hash) already FINISHED
 
