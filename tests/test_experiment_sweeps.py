@@ -113,3 +113,12 @@ def test_optuna_search_runs_two_trials_and_optimizes_what_training_returns(tmp_p
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())["best_value"]
     assert best == pytest.approx(max(c.data.metrics["val_accuracy"] for c in children))
     assert all(c.info.run_name.startswith("cifar_resnet20-lr") for c in children)
+
+
+def test_optuna_must_minimize_a_loss(tmp_path):
+    result = run_cli("resnet-lab-train", ["-m", "hparams_search=optuna", "trainer.monitor=val_loss", "hydra.sweep.dir=sweep"],
+                     tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweeper.direction='maximize' is not allowed: 'minimize' for trainer.monitor='val_loss'")
+    assert not (tmp_path / "mlflow.db").exists()  # refused before the sweep's parent run

@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from resnet_lab import tracking
-from resnet_lab.errors import UserError
+from resnet_lab.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,17 @@ class MlflowSweepCallback(Callback):
         self.parent_id: Optional[str] = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            _check_direction(config)
+            if config.tracking.enabled:
+                tracking.check_reachable(tracking.resolve_uri(config.tracking.uri, Path.cwd()))  # once, not per job
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
         if not config.tracking.enabled:
             return
         tracking.quiet_mlflow()
         self.uri = tracking.resolve_uri(config.tracking.uri, Path.cwd())
-        try:
-            tracking.check_reachable(self.uri)  # before any job starts, not once per job
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
         client = tracking.client_for(self.uri)
         sweep_dir = sweep_dir_of(config.hydra.sweep.dir)
         keys = swept_keys(config)
@@ -117,6 +119,17 @@ class MlflowSweepCallback(Callback):
         client = tracking.client_for(self.uri)
         if client.get_run(self.parent_id).info.status == "RUNNING":
             client.set_terminated(self.parent_id, status)
+
+
+def _check_direction(config: DictConfig) -> None:
+    """An optimizing sweeper (Optuna) must maximize accuracies and minimize losses."""
+    direction = config.hydra.sweeper.get("direction")
+    if direction is None:
+        return
+    wanted = "minimize" if config.trainer.monitor.endswith("loss") else "maximize"
+    if str(direction) != wanted:
+        raise ConfigError("hydra.sweeper.direction", str(direction),
+                          f"{wanted!r} for trainer.monitor={config.trainer.monitor!r}")
 
 
 @dataclass
