@@ -1,4 +1,4 @@
-"""Console entry points: thin ``@hydra.main`` wrappers over ``train`` and ``describe``.
+"""Console entry points: thin ``@hydra.main`` wrappers over ``train``, ``describe`` and ``compare``.
 
 User mistakes (bad config values, missing data) end as one line on stderr and exit code 2,
 never a traceback. In a multirun a failing job is recorded (its MLflow run FAILED) and the
@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from resnet_lab.config import register_configs
 from resnet_lab.errors import UserError
+from resnet_lab.resolvers import register_resolvers
 
 log = logging.getLogger("resnet_lab")
 
@@ -90,6 +91,17 @@ def _is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _record_skip(run: object) -> None:
+    """A job skipped for an identical FINISHED run names that run, so the sweep's table includes it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from resnet_lab.sweep import JOB_SKIPPED_FILE
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / JOB_SKIPPED_FILE).write_text(run.info.run_id + "\n")
+
+
 def _record_job_failure(exc: BaseException) -> float:
     """Leave a marker in the job's folder (the sweep callback counts them) and let the sweep go on."""
     from hydra.core.hydra_config import HydraConfig
@@ -106,6 +118,7 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
     """Turn user errors into one line; in a multirun, keep the other jobs going."""
 
     def wrapped(cfg: DictConfig) -> Optional[float]:
+        register_resolvers()  # a job of joblib or submitit runs in a fresh process
         try:
             return task(cfg)
         except UserError as exc:
@@ -128,16 +141,24 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
 def _train(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
 
-    from resnet_lab.sweep import sweep_dir_of
+    from resnet_lab.sweep import plan_job, sweep_dir_of
     from resnet_lab.train import train
+    from resnet_lab.validation import validate_train_config
 
     hydra_cfg = HydraConfig.get()
-    metrics = train(
-        cfg,
-        output_dir=Path(hydra_cfg.runtime.output_dir),
-        overrides=list(hydra_cfg.overrides.task),
-        sweep_dir=sweep_dir_of(hydra_cfg.sweep.dir) if _is_multirun() else None,
-    )
+    overrides = list(hydra_cfg.overrides.task)
+    multirun = _is_multirun()
+    sweep_dir = sweep_dir_of(hydra_cfg.sweep.dir) if multirun else None
+    validate_train_config(cfg)  # a typo fails before anything is looked up or logged
+    plan = plan_job(cfg, overrides, sweep_dir, hydra_cfg.job.num if multirun else None)
+    if plan.finished is not None:
+        log.info("skipped: run %s (%s) already FINISHED with this config (tracking.skip_finished=true)",
+                 plan.finished.info.run_id, plan.finished.info.run_name)
+        if multirun:
+            _record_skip(plan.finished)
+        return plan.finished.data.metrics.get(cfg.trainer.monitor, float("nan"))
+    metrics = train(cfg, output_dir=Path(hydra_cfg.runtime.output_dir), overrides=overrides,
+                    sweep_dir=sweep_dir, run_name=plan.run_name, tags=plan.tags)
     return metrics[cfg.trainer.monitor]  # what sweepers (Optuna, ...) optimize
 
 
@@ -149,9 +170,21 @@ def _describe(cfg: DictConfig) -> None:
     print(render(describe(cfg), cfg.describe.format), flush=True)
 
 
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="compare")
+@_guard
+def _compare(cfg: DictConfig) -> None:
+    from resnet_lab.compare import compare
+
+    print(compare(cfg), flush=True)
+
+
 def train_main() -> None:
     _launch(_train)
 
 
 def describe_main() -> None:
     _launch(_describe)
+
+
+def compare_main() -> None:
+    _launch(_compare)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -28,6 +28,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16")
 DESCRIBE_FORMATS = ("text", "json")
+COMPARE_FORMATS = ("text", "markdown", "csv", "json")
+RUN_STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")  # MLflow's run states
 
 
 @dataclass
@@ -151,8 +153,9 @@ class TrackingConfig:
     enabled: bool = True
     uri: Optional[str] = None  # None: sqlite mlflow.db in the launch directory
     experiment: str = "resnet-lab"
-    run_name: Optional[str] = None  # None: derived from the preset name
+    run_name: Optional[str] = None  # None: the preset and the overrides, e.g. resnet34-lr0.1-bs128
     log_model: bool = True  # save the trained model as a run artifact
+    skip_finished: bool = False  # skip a run whose identical config (same config hash) already FINISHED
 
 
 @dataclass
@@ -160,6 +163,20 @@ class DescribeConfig:
     format: str = "text"  # text | json
     save_model: Optional[str] = None  # also write the built model to this .keras file
     plot: Optional[str] = None  # also draw the architecture to this image file (needs pydot and Graphviz)
+
+
+@dataclass
+class CompareConfig:
+    experiment: Optional[str] = None  # None: tracking.experiment
+    parent: Optional[str] = None  # only the jobs of one sweep: its parent run id, or "latest"
+    tags: Dict[str, str] = field(default_factory=dict)  # only runs with these tag values, e.g. {preset: resnet18}
+    status: Optional[str] = None  # only runs in this state (FINISHED, FAILED, ...); None: all
+    metrics: List[str] = field(default_factory=lambda: ["test_accuracy", "best_val_accuracy"])  # columns
+    sort: str = "depth"  # the column to sort by
+    descending: bool = False
+    format: str = "text"  # text | markdown | csv | json
+    plot_dir: Optional[str] = None  # a folder: also write accuracy vs depth/params/train time as PNG
+    plot_metric: str = "test_accuracy"  # the metric on the plots' y axis
 
 
 @dataclass
@@ -171,6 +188,12 @@ class TrainAppConfig:
     trainer: TrainerConfig = MISSING
     tracking: TrackingConfig = MISSING
     seed: int = 42  # seeds Python, NumPy and the Keras backend
+
+
+@dataclass
+class CompareAppConfig:
+    tracking: TrackingConfig = MISSING
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
 
 @dataclass
@@ -194,9 +217,13 @@ def register_configs(experiments_dir: Optional[Path] = None) -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
+    from resnet_lab.resolvers import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainAppConfig)
     cs.store(name="describe_schema", node=DescribeAppConfig)
+    cs.store(name="compare_schema", node=CompareAppConfig)
     if experiments_dir is not None and experiments_dir.is_dir():
         for path in sorted(experiments_dir.glob("*.yaml")):
             cs.store(group="experiment", name=path.stem, node=OmegaConf.load(path), package="_global_")

@@ -1,26 +1,46 @@
-"""A Hydra callback that gives every multirun one MLflow parent run holding a child run per job."""
+"""Sweeps in MLflow: one parent run per multirun, holding a child run per job.
+
+The Hydra callback opens the parent in the launching process before any job starts; jobs, in
+this process or in others (joblib, submitit), find it by the tag ``resnet_lab.sweep_dir``.
+When the sweep ends the parent gets the comparison table and plots of its jobs, and ends
+FAILED if any job failed.
+"""
 
 from __future__ import annotations
 
 import atexit
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from resnet_lab import tracking
+from resnet_lab.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
 JOB_FAILED_FILE = "job_failed.txt"  # written into a job's output folder when the job fails
+JOB_SKIPPED_FILE = "job_skipped.txt"  # holds the id of the FINISHED run a skipped job stands for
+COMPARE_METRICS = ("test_accuracy", "best_val_accuracy", "val_accuracy")  # the parent's table columns
 
 
 def sweep_dir_of(sweep_dir: str) -> str:
     """The multirun folder made absolute: the key by which jobs find their parent run."""
     return str((tracking.launch_dir() / sweep_dir).resolve())
+
+
+def swept_keys(config: DictConfig) -> List[str]:
+    """Keys that vary between the jobs: sweep overrides (``a=1,2``) and the sweeper's ``params``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    keys = [o.key_or_group for o in parsed if o.is_sweep_override()]
+    params = config.hydra.sweeper.get("params") or {}
+    return keys + [str(k).lstrip("+~") for k in params if str(k).lstrip("+~") not in keys]
 
 
 class MlflowSweepCallback(Callback):
@@ -29,17 +49,27 @@ class MlflowSweepCallback(Callback):
         self.parent_id: Optional[str] = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            _check_direction(config)
+            if config.tracking.enabled:
+                tracking.check_reachable(tracking.resolve_uri(config.tracking.uri, Path.cwd()))  # once, not per job
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
         if not config.tracking.enabled:
             return
         tracking.quiet_mlflow()
         self.uri = tracking.resolve_uri(config.tracking.uri, Path.cwd())
         client = tracking.client_for(self.uri)
         sweep_dir = sweep_dir_of(config.hydra.sweep.dir)
+        keys = swept_keys(config)
         run = client.create_run(
             tracking.experiment_id(client, config.tracking.experiment, self.uri),
             run_name=f"sweep-{Path(sweep_dir).parent.name}-{Path(sweep_dir).name}",
             tags={tracking.TAG_ROLE: "sweep", tracking.TAG_SWEEP_DIR: sweep_dir,
-                  "overrides": " ".join(config.hydra.overrides.task)},
+                  tracking.TAG_SWEPT_KEYS: ",".join(keys),
+                  "overrides": " ".join(tracking.redact_overrides(config.hydra.overrides.task)),
+                  "mlflow.note.content": f"sweep over {', '.join(keys) or 'nothing'}; jobs in {sweep_dir}"},
         )
         self.parent_id = run.info.run_id
         # If the sweep dies (Ctrl-C, a crash in Hydra), the parent must not stay RUNNING.
@@ -49,28 +79,39 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_id is None:
             return
-        children = self._children()
+        from resnet_lab.compare import log_to_run
+
         sweep_dir = Path(sweep_dir_of(config.hydra.sweep.dir))
         # Markers count every failed job, also those that failed before their MLflow run existed.
         failed = sorted(p.parent.name for p in sweep_dir.glob(f"*/{JOB_FAILED_FILE}"))
         jobs = len([p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")])
         client = tracking.client_for(self.uri)
-        client.log_text(self.parent_id, _table(children), "comparison.md")
-        client.set_tag(self.parent_id, "jobs", str(jobs))
-        client.set_tag(self.parent_id, "jobs_failed", str(len(failed)))
+        runs = self._children() + self._skipped(sweep_dir)
+        log_to_run(client, self.parent_id, runs, COMPARE_METRICS, "test_accuracy")
+        best = [r.data.metrics["test_accuracy"] for r in runs if "test_accuracy" in r.data.metrics]
+        if best:  # so the experiment's run list shows each sweep's best result
+            tracking.Run(client, self.parent_id).log_metrics({"best_test_accuracy": max(best)}, step=0)
+        tracking.Run(client, self.parent_id).set_tags({"jobs": jobs, "jobs_failed": len(failed),
+                                                        "jobs_skipped": len(self._skipped(sweep_dir))})
         self._close("FAILED" if failed else "FINISHED")
         if failed:
             print(f"error: {len(failed)} of {jobs} sweep jobs failed (job {', '.join(failed)}; reasons in "
                   f"{sweep_dir}/<job>/{JOB_FAILED_FILE}); see MLflow run {self.parent_id}", file=sys.stderr)
             sys.exit(1)
 
-    def _children(self):
+    def _children(self) -> List[Any]:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
         client = tracking.client_for(self.uri)
         experiment = client.get_run(self.parent_id).info.experiment_id
         return client.search_runs([experiment], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_id}'",
                                   order_by=["attributes.start_time ASC"])
+
+    def _skipped(self, sweep_dir: Path) -> List[Any]:
+        """FINISHED runs of earlier sweeps that skipped jobs of this one stand for."""
+        client = tracking.client_for(self.uri)
+        ids = [p.read_text().strip() for p in sorted(sweep_dir.glob(f"*/{JOB_SKIPPED_FILE}"))]
+        return [client.get_run(run_id) for run_id in ids if run_id]
 
     def _close(self, status: str) -> None:
         if self.parent_id is None:
@@ -80,17 +121,43 @@ class MlflowSweepCallback(Callback):
             client.set_terminated(self.parent_id, status)
 
 
-def _table(children) -> str:
-    """A markdown table of the sweep's jobs, for a first look without opening each run."""
-    columns = ["run", "status", "depth", "params_total", "flops", "val_accuracy", "test_accuracy"]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for run in children:
-        metrics, tags = run.data.metrics, run.data.tags
-        cells = [run.info.run_name, run.info.status, tags.get("depth", ""), tags.get("params_total", ""),
-                 tags.get("flops", ""), _fmt(metrics.get("val_accuracy")), _fmt(metrics.get("test_accuracy"))]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+def _check_direction(config: DictConfig) -> None:
+    """An optimizing sweeper (Optuna) must maximize accuracies and minimize losses."""
+    direction = config.hydra.sweeper.get("direction")
+    if direction is None:
+        return
+    wanted = "minimize" if config.trainer.monitor.endswith("loss") else "maximize"
+    if str(direction) != wanted:
+        raise ConfigError("hydra.sweeper.direction", str(direction),
+                          f"{wanted!r} for trainer.monitor={config.trainer.monitor!r}")
 
 
-def _fmt(value: Optional[float]) -> str:
-    return "" if value is None else f"{value:.4f}"
+@dataclass
+class JobPlan:
+    """How one training job is reported: its run name and tags, or the FINISHED run it can skip to."""
+
+    run_name: Optional[str] = None
+    tags: Dict[str, Any] = field(default_factory=dict)
+    finished: Optional[Any] = None  # an MLflow run with the same config hash (tracking.skip_finished)
+
+
+def plan_job(cfg: DictConfig, overrides: List[str], sweep_dir: Optional[str], job_num: Optional[int]) -> JobPlan:
+    """Name the run from its overrides (the swept ones, in a sweep) and find a FINISHED twin to skip to."""
+    from resnet_lab.identity import config_hash
+    from resnet_lab.naming import run_name
+
+    plan = JobPlan()
+    if not cfg.tracking.enabled:
+        return plan
+    uri = tracking.resolve_uri(cfg.tracking.uri)
+    tracking.check_reachable(uri)
+    keys = None
+    if sweep_dir is not None:
+        plan.tags = {tracking.TAG_SWEEP_DIR: sweep_dir, tracking.TAG_JOB_NUM: job_num}
+        parent = tracking.sweep_parent(uri, cfg.tracking.experiment, sweep_dir)
+        if parent is not None and parent.data.tags.get(tracking.TAG_SWEPT_KEYS):
+            keys = parent.data.tags[tracking.TAG_SWEPT_KEYS].split(",")
+    plan.run_name = cfg.tracking.run_name or run_name(cfg.model.name, overrides, keys)
+    if cfg.tracking.skip_finished:
+        plan.finished = tracking.finished_twin(uri, cfg.tracking.experiment, config_hash(cfg))
+    return plan

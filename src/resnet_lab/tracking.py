@@ -7,11 +7,19 @@ hidden global state, and a run always ends FINISHED, FAILED or KILLED, never RUN
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import random
+import re
+import socket
 import subprocess
+import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from urllib.parse import urlsplit
+
+from resnet_lab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +28,8 @@ TAG_ROLE = "resnet_lab.role"  # "train" or "sweep"
 TAG_SWEEP_DIR = "resnet_lab.sweep_dir"
 TAG_ERROR = "resnet_lab.error"
 TAG_CONFIG_HASH = "resnet_lab.config_hash"  # identical configs share it (see identity.py)
+TAG_JOB_NUM = "resnet_lab.job_num"  # a sweep job's number, as in its output folder
+TAG_SWEPT_KEYS = "resnet_lab.swept_keys"  # on a sweep's parent: the keys that vary between its jobs
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 
@@ -58,12 +68,121 @@ def artifact_root(uri: str) -> Optional[str]:
     return None  # a tracking server decides for itself
 
 
-def client_for(uri: str):
+# SQLite lets one writer in at a time; parallel sweep jobs that wait longer than its busy timeout
+# (5 s) get "database is locked". The write was rolled back, so trying again is safe.
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0)  # seconds, about a minute in all
+_RETRYABLE = ("database is locked", "database table is locked", "database schema is locked")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transient lock of the SQLite store, anywhere in the exception chain."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if any(text in str(exc) for text in _RETRYABLE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def with_retries(call: Callable[..., Any], *args: Any, delays: Sequence[float] = RETRY_DELAYS, **kwargs: Any) -> Any:
+    """Call, and on a locked store wait (with jitter, so parallel jobs do not collide again) and retry."""
+    for attempt, delay in enumerate((*delays, None)):
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            if delay is None or not is_retryable(exc):
+                raise
+            pause = delay * random.uniform(0.5, 1.5)
+            log.warning("MLflow store is locked by another writer (%s); retry %d in %.1f s",
+                        getattr(call, "__name__", "call"), attempt + 1, pause)
+            time.sleep(pause)
+
+
+class RetryingClient:
+    """An ``MlflowClient`` whose every call retries while the SQLite store is locked: the one place
+    where tracking writes (and reads) from parallel jobs wait for each other."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return with_retries(attribute, *args, **kwargs)
+
+        return call
+
+
+def client_for(uri: str) -> RetryingClient:
     from mlflow.tracking import MlflowClient
 
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+    return RetryingClient(MlflowClient(tracking_uri=uri))
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, before any training, when a tracking server does not answer.
+
+    MLflow's own HTTP client retries with backoff for minutes, so a typo in the port would
+    otherwise surface only after the first epoch, or hang a sweep.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("tracking.uri", redact_uri(uri),
+                          f"a reachable MLflow tracking server ({reason}); start it, or use a sqlite:/// store")
+
+
+# `//user:password@` in a URI, also as Hydra escapes it in a sweep job's overrides (`\\:`).
+_PASSWORD_IN_URI = re.compile(r"(//[^/@\s]*?:)[^/@\s]*@")
+
+
+def redact_uri(uri: str) -> str:
+    """Drop the password from ``scheme://user:password@host``: credentials never reach a param or tag."""
+    return _PASSWORD_IN_URI.sub(r"\1***@", uri)
+
+
+def redact_overrides(overrides: Sequence[str]) -> list:
+    """Overrides as recorded with a run: URIs without passwords, ``hydra.job.env_set`` values hidden."""
+    public = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if "env_set" in key:
+            value = "***"
+        else:
+            value = redact_uri(value)
+        public.append(f"{key}{sep}{value}")
+    return public
+
+
+def public_config(cfg: Any) -> Any:
+    """The resolved config as it may be recorded (params, config.yaml): every URI without its password.
+
+    Secrets reach a config only through values such as ``tracking.uri=http://user:pw@host`` or an
+    ``${oc.env:...}`` interpolation into one; environment variables are never read or recorded here.
+    """
+    from omegaconf import OmegaConf
+
+    tree = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+    if isinstance(tree, Mapping):
+        return {key: public_config(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [public_config(value) for value in tree]
+    if isinstance(tree, str):
+        return redact_uri(tree)
+    return tree
 
 
 def experiment_id(client, name: str, uri: str) -> str:
@@ -166,7 +285,7 @@ def start_run(
     client.set_terminated(run.run_id, "FINISHED")
 
 
-def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str]:
+def sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[Any]:
     """The parent run that the sweep callback opened for this multirun, if any."""
     client = client_for(uri)
     found = client.get_experiment_by_name(experiment)
@@ -177,7 +296,27 @@ def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str
         filter_string=f"tags.`{TAG_ROLE}` = 'sweep' and tags.`{TAG_SWEEP_DIR}` = '{sweep_dir}'",
         max_results=1,
     )
-    return runs[0].info.run_id if runs else None
+    return runs[0] if runs else None
+
+
+def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str]:
+    parent = sweep_parent(uri, experiment, sweep_dir)
+    return parent.info.run_id if parent is not None else None
+
+
+def finished_twin(uri: str, experiment: str, identity: str):
+    """The latest FINISHED training run with this config hash, if any (``tracking.skip_finished``)."""
+    client = client_for(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=(f"tags.`{TAG_CONFIG_HASH}` = '{identity}' and tags.`{TAG_ROLE}` = 'train' "
+                       "and attributes.status = 'FINISHED'"),
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return runs[0] if runs else None
 
 
 def quiet_mlflow() -> None:

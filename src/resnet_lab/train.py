@@ -24,11 +24,14 @@ def train(
     output_dir: Optional[Path] = None,
     overrides: Sequence[str] = (),
     sweep_dir: Optional[str] = None,
+    run_name: Optional[str] = None,
+    tags: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, float]:
     """Load data, build, fit, evaluate on the test split and log it all; returns the final metrics.
 
     ``output_dir`` receives the trained model (a temporary folder when None); ``overrides`` are the
-    command-line overrides kept with the run; ``sweep_dir`` links the run to its multirun parent.
+    command-line overrides kept with the run; ``sweep_dir`` links the run to its multirun parent;
+    ``run_name`` (unless ``tracking.run_name`` is set) and ``tags`` are given to the MLflow run.
     """
     validate_train_config(cfg)  # before any run exists: a typo must not leave a FAILED run behind
     spec = OmegaConf.to_object(cfg.model)
@@ -37,10 +40,11 @@ def train(
 
     tracking.quiet_mlflow()
     uri = tracking.resolve_uri(cfg.tracking.uri)
+    tracking.check_reachable(uri)  # a dead server fails here, in seconds, not after training
     parent = tracking.find_sweep_parent(uri, cfg.tracking.experiment, sweep_dir) if sweep_dir else None
     tags = {tracking.TAG_ROLE: "train", "preset": cfg.model.name, "data": cfg.data.name,
-            tracking.TAG_CONFIG_HASH: config_hash(cfg)}
-    with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or cfg.model.name,
+            tracking.TAG_CONFIG_HASH: config_hash(cfg), **(tags or {})}
+    with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or run_name or cfg.model.name,
                             tags=tags, parent_run_id=parent) as run:
         log.info("MLflow run %s in %s (experiment %r)", run.run_id, uri, cfg.tracking.experiment)
         return _run(cfg, spec, run, output_dir, overrides)
@@ -114,7 +118,7 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], output_dir: Op
 
 def _log_setup(run: tracking.Run, cfg: DictConfig, report: Any, overrides: Sequence[str], model: Any) -> None:
     """Everything known before training starts, so that a run that fails is still explained."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = tracking.public_config(cfg)  # credentials in URIs are never recorded
     arch = {"depth": report.depth, "params_total": report.params_total,
             "params_trainable": report.params_trainable, "flops": report.flops,
             "activation_bytes": report.activation_bytes}
@@ -126,8 +130,8 @@ def _log_setup(run: tracking.Run, cfg: DictConfig, report: Any, overrides: Seque
         "mlflow.source.git.commit": tracking.git_commit(tracking.launch_dir()),
         "mlflow.note.content": f"{report.name}: depth {report.depth}, {report.params_total:,} parameters",
     })
-    run.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-    run.log_text("\n".join(overrides) + "\n", "overrides.txt")
+    run.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
+    run.log_text("\n".join(tracking.redact_overrides(overrides)) + "\n", "overrides.txt")
     lines: List[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=120)
     run.log_text(report.to_text() + "\n\n" + "\n".join(lines) + "\n", "model_summary.txt")

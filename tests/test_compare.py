@@ -1,0 +1,118 @@
+"""resnet-lab-compare over a real SQLite store: filters, sorting, every format, the plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from resnet_lab import tracking
+
+RUNS = [  # name, depth, params, flops, test_accuracy, train_seconds, in the sweep
+    ("resnet18", 18, 11_689_512, 3_600_000_000, 0.71, 100.0, True),
+    ("resnet34", 34, 21_797_672, 7_300_000_000, 0.74, 180.0, True),
+    ("resnet50", 50, 25_557_032, 8_200_000_000, 0.76, 260.0, True),
+    ("resnet101", 101, 44_549_160, 15_600_000_000, 0.78, 470.0, False),
+]
+
+
+def run_compare(args: List[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The command as users run it (the console script calls exactly this)."""
+    code = "from resnet_lab.cli import compare_main; compare_main()"
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def filled_store(tmp_path):
+    """A store with one sweep of three runs and one run outside it, as training logs them."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = tracking.client_for(uri)
+    experiment = tracking.experiment_id(client, "depth", uri)
+    parent = client.create_run(experiment, run_name="sweep", tags={tracking.TAG_ROLE: "sweep"}).info.run_id
+    client.set_terminated(parent, "FINISHED")
+    for name, depth, params, flops, accuracy, seconds, in_sweep in RUNS:
+        tags = {tracking.TAG_ROLE: "train", "preset": name, "depth": str(depth)}
+        if in_sweep:
+            tags[MLFLOW_PARENT_RUN_ID] = parent
+        run = tracking.Run(client, client.create_run(experiment, run_name=name, tags=tags).info.run_id)
+        run.log_params({"arch.depth": depth, "arch.params_total": params, "arch.flops": flops})
+        run.log_metrics({"test_accuracy": accuracy, "best_val_accuracy": accuracy + 0.01, "train_seconds": seconds,
+                         "train_images_per_s": 50000 / seconds}, step=1)
+        client.set_terminated(run.run_id, "FINISHED")
+    return tmp_path, parent
+
+
+def test_text_table_sorted_by_depth_with_every_column(filled_store):
+    tmp_path, _ = filled_store
+    result = run_compare(["tracking.experiment=depth"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["run", "status", "preset", "depth", "params", "flops", "test_accuracy",
+                                "best_val_accuracy", "train_seconds", "images_per_s"]
+    assert [line.split()[0] for line in lines[1:]] == ["resnet18", "resnet34", "resnet50", "resnet101"]
+    assert lines[1].split()[3:8] == ["18", "11.7M", "3.6G", "0.7100", "0.7200"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]  # nothing written
+
+
+def test_a_sweeps_runs_sorted_by_accuracy_as_markdown(filled_store):
+    tmp_path, parent = filled_store
+    result = run_compare(["tracking.experiment=depth", f"compare.parent={parent}", "compare.sort=test_accuracy",
+                          "compare.descending=true", "compare.format=markdown"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("| run | status | preset | depth |") and lines[1].startswith("|---|")
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["resnet50", "resnet34", "resnet18"]
+    latest = run_compare(["tracking.experiment=depth", "compare.parent=latest", "compare.format=markdown",
+                          "compare.sort=test_accuracy", "compare.descending=true"], tmp_path)
+    assert latest.stdout == result.stdout
+
+
+def test_csv_and_json_carry_raw_numbers_and_tag_filters_apply(filled_store):
+    tmp_path, _ = filled_store
+    result = run_compare(["tracking.experiment=depth", "compare.format=csv", "compare.metrics=[test_accuracy]"],
+                         tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["run"] for r in rows] == ["resnet18", "resnet34", "resnet50", "resnet101"]
+    assert rows[3]["params"] == "44549160" and rows[3]["test_accuracy"] == "0.78"
+    assert "best_val_accuracy" not in rows[0]
+    result = run_compare(["tracking.experiment=depth", "compare.format=json", "+compare.tags.preset=resnet34"],
+                         tmp_path)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["run"] == "resnet34" and row["depth"] == 34 and row["flops"] == 7_300_000_000
+
+
+def test_plots_are_written_as_png(filled_store):
+    tmp_path, _ = filled_store
+    result = run_compare(["tracking.experiment=depth", "compare.plot_dir=plots"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    pngs = sorted((tmp_path / "plots").glob("*.png"))
+    assert [p.name for p in pngs] == ["accuracy_vs_depth.png", "accuracy_vs_params.png", "accuracy_vs_train_time.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000 for p in pngs)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("compare.format=html", "compare.format='html' is not allowed: one of 'text', 'markdown', 'csv', 'json'"),
+    ("compare.sort=speed", "compare.sort='speed' is not allowed: a column: run, status, preset, depth"),
+    ("compare.experiment=nope", "compare.experiment='nope' is not allowed: an experiment of the store: "),
+    ("compare.status=DONE", "compare.status='DONE' is not allowed: null or one of 'FINISHED'"),
+    ("compare.parent=0123abcd", "no training runs in experiment 'depth'"),
+])
+def test_mistakes_are_one_line_and_exit_2(filled_store, override, message):
+    tmp_path, _ = filled_store
+    result = run_compare(["tracking.experiment=depth", override], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,124 @@
+"""Every experiment sweeps by itself: each job composes and validates, and a shrunken copy of each
+sweep runs through the real CLI. The Optuna search runs two trials."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from conftest import REPO, TINY_DATA
+from resnet_lab.cli import CONFIG_DIR, EXPERIMENTS_DIR
+from resnet_lab.config import register_configs
+from resnet_lab.errors import ConfigError
+from resnet_lab.resolvers import layer_dims_for_depth
+from resnet_lab.validation import validate_train_config
+from test_cli import run_cli, store
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+SWEPT = {  # what each experiment's own sweep covers
+    "depth_sweep": ("model", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]),
+    "cifar_depth": ("model", ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56",
+                              "cifar_resnet110"]),
+    "width_sweep": ("model.widths", ["[16,32,64]", "[32,64,128]", "[64,128,256]"]),
+    "block_sweep": ("model/block", ["basic", "preact_basic", "bottleneck", "preact_bottleneck"]),
+    "seed_reproduction": ("model", ["seed_resnet18", "seed_resnet34"]),
+}
+SHRINK = {  # narrow networks, the depth (what the experiments compare) kept
+    "depth_sweep": ["model.stem.width=4", "model.widths=[4,4,4,4]"],
+    "cifar_depth": ["model.stem.width=4", "model.widths=[4,4,4]"],
+    "width_sweep": [],
+    "block_sweep": ["model.stem.width=4", "model.widths=[4,4,4]"],
+    "seed_reproduction": ["model.stem.width=4", "model.widths=[4,4,4,4]"],
+}
+SMOKE = [*TINY_DATA, "trainer.epochs=1", "trainer.steps_per_epoch=1", "trainer.batch_size=32", "trainer.verbose=0",
+         "trainer.jit_compile=false", "tracking.log_model=false", "hydra.sweep.dir=sweep"]
+
+
+def sweep_jobs(name):
+    """The job override lists of an experiment's own sweep (its ``hydra.sweeper.params``)."""
+    register_configs(EXPERIMENTS_DIR)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"+experiment={name}"], return_hydra_config=True)
+    parser = OverridesParser.create()
+    swept = [parser.parse_override(f"{k}={v}") for k, v in cfg.hydra.sweeper.params.items()]
+    choices = [[f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()] for o in swept]
+    return [list(job) for job in itertools.product(*choices)]
+
+
+def test_every_experiment_declares_its_sweep():
+    assert sorted(SWEPT) == [e for e in EXPERIMENTS if e != "digits_depth"]
+
+
+@pytest.mark.parametrize("name", sorted(SWEPT))
+def test_every_job_of_every_experiment_composes_and_validates(name):
+    from conftest import compose_config
+
+    jobs = sweep_jobs(name)
+    key, values = SWEPT[name]
+    assert jobs == [[f"{key}={v}"] for v in values]
+    for job in jobs:
+        validate_train_config(compose_config("train", [f"+experiment={name}", *job]))
+
+
+def test_block_sweep_holds_the_depth_at_56():
+    from conftest import compose_config
+
+    dims = {block: list(compose_config("train", ["+experiment=block_sweep", f"model/block={block}"]).model.layer_dims)
+            for block in SWEPT["block_sweep"][1]}
+    assert dims == {"basic": [9, 9, 9], "preact_basic": [9, 9, 9], "bottleneck": [6, 6, 6],
+                    "preact_bottleneck": [6, 6, 6]}
+    with pytest.raises(ConfigError, match=r"model.layer_dims=.* is not allowed: a depth of 2 \+ 3 stages"):
+        layer_dims_for_depth(57, 3, "basic")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SWEPT))
+def test_a_shrunken_copy_of_each_experiment_sweeps_through_the_cli(tmp_path, name):
+    result = run_cli("resnet-lab-train", ["-m", f"+experiment={name}", *SHRINK[name], *SMOKE], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = store(tmp_path)
+    experiment = yaml.safe_load((EXPERIMENTS_DIR / f"{name}.yaml").read_text())["tracking"]["experiment"]
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
+    parent = next(r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep")
+    assert len(children) == len(SWEPT[name][1]) and {c.info.status for c in children} == {"FINISHED"}
+    assert parent.info.status == "FINISHED" and parent.data.tags["resnet_lab.swept_keys"] == SWEPT[name][0]
+    if name == "block_sweep":
+        assert {c.data.params["arch.depth"] for c in children} == {"56"}
+    if name in ("depth_sweep", "cifar_depth"):
+        depths = sorted(int(c.data.params["arch.depth"]) for c in children)
+        assert depths == ([18, 34, 50, 101, 152] if name == "depth_sweep" else [20, 32, 44, 56, 110])
+
+
+@pytest.mark.slow
+def test_optuna_search_runs_two_trials_and_optimizes_what_training_returns(tmp_path):
+    from conftest import TINY_MODEL
+
+    result = run_cli("resnet-lab-train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+                                          *TINY_MODEL, *SMOKE], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = store(tmp_path)
+    runs = client.search_runs([client.get_experiment_by_name("resnet-lab").experiment_id])
+    children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
+    parent = next(r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep")
+    assert len(children) == 2 and parent.info.status == "FINISHED"
+    assert set(parent.data.tags["resnet_lab.swept_keys"].split(",")) == {
+        "optimizer.learning_rate", "optimizer.weight_decay", "trainer.batch_size"}
+    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())["best_value"]
+    assert best == pytest.approx(max(c.data.metrics["val_accuracy"] for c in children))
+    assert all(c.info.run_name.startswith("cifar_resnet20-lr") for c in children)
+
+
+def test_optuna_must_minimize_a_loss(tmp_path):
+    result = run_cli("resnet-lab-train", ["-m", "hparams_search=optuna", "trainer.monitor=val_loss", "hydra.sweep.dir=sweep"],
+                     tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweeper.direction='maximize' is not allowed: 'minimize' for trainer.monitor='val_loss'")
+    assert not (tmp_path / "mlflow.db").exists()  # refused before the sweep's parent run

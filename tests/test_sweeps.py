@@ -1,0 +1,117 @@
+"""Sweeps through every launcher, as users run them: real processes, one real SQLite store."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from conftest import TINY_DATA, TINY_MODEL, TINY_TRAINER
+from test_cli import run_cli, store
+
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # logged once per epoch
+FINAL_METRICS = ("test_accuracy", "test_loss", "train_seconds", "train_images_per_s")  # once per run
+
+
+def sweep(tmp_path: Path, extra: List[str]):
+    return run_cli("resnet-lab-train", ["-m", *TINY_MODEL, *TINY_DATA, *TINY_TRAINER, "tracking.log_model=false",
+                                        "hydra.sweep.dir=sweep", *extra], tmp_path)
+
+
+def runs_of(tmp_path: Path):
+    client = store(tmp_path)
+    runs = client.search_runs([client.get_experiment_by_name("resnet-lab").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
+    return client, parents, children
+
+
+def assert_every_step_once(client, children, epochs: int) -> None:
+    for child in children:
+        for name in EPOCH_METRICS:
+            steps = sorted(m.step for m in client.get_metric_history(child.info.run_id, name))
+            assert steps == list(range(1, epochs + 1)), (child.info.run_name, name, steps)
+        for name in FINAL_METRICS:
+            steps = [m.step for m in client.get_metric_history(child.info.run_id, name)]
+            assert steps == [epochs], (child.info.run_name, name, steps)
+
+
+def assert_parent_holds_its_children(client, parent, children, jobs: int) -> None:
+    assert parent.info.status == "FINISHED"
+    assert {c.data.tags[MLFLOW_PARENT_RUN_ID] for c in children} == {parent.info.run_id}
+    assert sorted(c.data.tags["resnet_lab.job_num"] for c in children) == [str(i) for i in range(jobs)]
+    assert {c.data.tags["resnet_lab.sweep_dir"] for c in children} == {parent.data.tags["resnet_lab.sweep_dir"]}
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"comparison.md", "comparison.csv", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert plots == {"plots/accuracy_vs_depth.png", "plots/accuracy_vs_params.png", "plots/accuracy_vs_train_time.png"}
+    table = Path(client.download_artifacts(parent.info.run_id, "comparison.csv")).read_text()
+    assert sorted(line.split(",")[0] for line in table.splitlines()[1:]) == sorted(c.info.run_id for c in children)
+
+
+@pytest.mark.slow
+def test_four_joblib_workers_on_one_sqlite_store_lose_nothing(tmp_path):
+    epochs = 3
+    result = sweep(tmp_path, ["seed=1,2,3,4", f"trainer.epochs={epochs}", "hydra/launcher=joblib",
+                              "hydra.launcher.n_jobs=4"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=4" in result.stdout  # really in four worker processes (Hydra logs to stdout)
+    client, parents, children = runs_of(tmp_path)
+    assert len(parents) == 1 and len(children) == 4
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert sorted(c.info.run_name for c in children) == [f"cifar_resnet20-seed{i}" for i in (1, 2, 3, 4)]
+    assert_every_step_once(client, children, epochs)
+    assert_parent_holds_its_children(client, parents[0], children, 4)
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_the_cluster_code_path(tmp_path):
+    result = sweep(tmp_path, ["model.layer_dims=[1,1],[2,2]", "trainer.epochs=1", "hydra/launcher=submitit_local"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Submitit 'local' sweep output dir" in result.stdout
+    client, parents, children = runs_of(tmp_path)
+    assert len(parents) == 1 and len(children) == 2
+    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-dims[1,1]", "cifar_resnet20-dims[2,2]"]
+    assert_every_step_once(client, children, 1)
+    assert_parent_holds_its_children(client, parents[0], children, 2)
+
+
+@pytest.mark.slow
+def test_a_rerun_with_skip_finished_trains_only_the_missing_jobs(tmp_path):
+    first = sweep(tmp_path, ["seed=1", "trainer.epochs=1", "hydra.sweep.dir=first"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = sweep(tmp_path, ["seed=1,2", "trainer.epochs=1", "tracking.skip_finished=true", "hydra.sweep.dir=again"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already FINISHED with this config" in again.stderr
+    client, parents, children = runs_of(tmp_path)
+    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-seed1", "cifar_resnet20-seed2"]  # 2, not 3
+    rerun = next(p for p in parents if p.data.tags["resnet_lab.sweep_dir"].endswith("again"))
+    assert rerun.data.tags["jobs"] == "2" and rerun.data.tags["jobs_skipped"] == "1"
+    table = Path(client.download_artifacts(rerun.info.run_id, "comparison.csv")).read_text()
+    assert sorted(line.split(",")[0] for line in table.splitlines()[1:]) == sorted(c.info.run_id for c in children)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens once the socket is closed
+
+
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "multirun"])
+def test_an_unreachable_tracking_server_fails_in_seconds_before_training(tmp_path, multirun):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    args = [*TINY_MODEL, *TINY_DATA, *TINY_TRAINER, f"tracking.uri={uri}", "hydra.sweep.dir=sweep"]
+    started = time.monotonic()
+    result = run_cli("resnet-lab-train", ["-m", *args, "seed=1,2"] if multirun else args, tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"tracking.uri='{uri}' is not allowed: a reachable MLflow tracking server" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "data synthetic" not in result.stderr  # no data was loaded, nothing was built
+    assert elapsed < 60  # start-up included; MLflow's own retries would take minutes
+    assert not list(tmp_path.glob("sweep/*/"))  # no job started
