@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from omegaconf import OmegaConf
+
 from resnet_lab import config as C
 from resnet_lab.errors import ConfigError
 
@@ -118,6 +120,9 @@ def _out_size(size: int, kernel: int, stride: int, padding: str) -> int:
 
 def validate_data(data: Any) -> None:
     _choice("data.name", data.name, C.DATASETS)
+    for key in ("path", "num_classes"):  # `???` in a data config: the user must give it
+        if OmegaConf.is_config(data) and OmegaConf.is_missing(data, key):
+            raise ConfigError(f"data.{key}", "???", f"a value; data={data.name} needs data.path and data.num_classes")
     _image_shape(data.image_shape)
     _positive("data.num_classes", data.num_classes)
     if data.num_classes < 2:
@@ -131,6 +136,12 @@ def validate_data(data: Any) -> None:
                           f"a fraction that leaves training data beside data.test_fraction={data.test_fraction}")
     for key in ("train_size", "val_size", "test_size"):
         _positive(f"data.{key}", getattr(data, key))
+    if data.name == "image_folder" and data.path is None:
+        raise ConfigError("data.path", None, "the folder holding one sub-folder of images per class")
+    for key in ("crop_padding", "cutout"):
+        value = getattr(data.augment, key)
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"data.augment.{key}", value, "zero (off) or a positive number of pixels")
 
 
 def validate_optimizer(optimizer: Any) -> None:
