@@ -20,6 +20,8 @@ TAG_ROLE = "resnet_lab.role"  # "train" or "sweep"
 TAG_SWEEP_DIR = "resnet_lab.sweep_dir"
 TAG_ERROR = "resnet_lab.error"
 TAG_CONFIG_HASH = "resnet_lab.config_hash"  # identical configs share it (see identity.py)
+TAG_CHECKPOINT_DIR = "resnet_lab.checkpoint_dir"  # absolute folder of the run's checkpoints, for resuming
+TAG_FAILED_EPOCH = "resnet_lab.failed_epoch"  # the epoch whose loss diverged
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 
@@ -141,18 +143,25 @@ class Run:
 @contextlib.contextmanager
 def start_run(
     uri: str, experiment: str, run_name: str, tags: Optional[Mapping[str, Any]] = None,
-    parent_run_id: Optional[str] = None,
+    parent_run_id: Optional[str] = None, resume_run_id: Optional[str] = None,
 ) -> Iterator[Run]:
-    """Create a run, yield it, and always end it: FINISHED, FAILED (error kept as a tag) or KILLED."""
+    """Create a run (or reopen ``resume_run_id``), yield it, and always end it: FINISHED, FAILED (error kept
+    as a tag) or KILLED."""
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     client = client_for(uri)
-    all_tags = dict(tags or {})
-    if parent_run_id:
-        all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-    created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
-                                tags={k: str(v) for k, v in all_tags.items() if v is not None})
-    run = Run(client, created.info.run_id)
+    if resume_run_id:
+        client.update_run(resume_run_id, status="RUNNING")
+        with contextlib.suppress(Exception):  # the reason it stopped no longer holds
+            client.delete_tag(resume_run_id, TAG_ERROR)
+        run = Run(client, resume_run_id)
+    else:
+        all_tags = dict(tags or {})
+        if parent_run_id:
+            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
+                                    tags={k: str(v) for k, v in all_tags.items() if v is not None})
+        run = Run(client, created.info.run_id)
     try:
         yield run
     except KeyboardInterrupt:
@@ -178,6 +187,25 @@ def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str
         max_results=1,
     )
     return runs[0].info.run_id if runs else None
+
+
+def find_resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Any]:
+    """The newest training run of this config that did not finish and says where its checkpoint is."""
+    client = client_for(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{TAG_CONFIG_HASH}` = '{config_hash}' and tags.`{TAG_ROLE}` = 'train'",
+        order_by=["attributes.start_time DESC"],
+    )
+    unfinished = [r for r in runs if r.info.status != "FINISHED" and TAG_CHECKPOINT_DIR in r.data.tags]
+    return unfinished[0] if unfinished else None
+
+
+def logged_steps(run: Run, key: str) -> set:
+    return {m.step for m in run.client.get_metric_history(run.run_id, key)}
 
 
 def quiet_mlflow() -> None:
