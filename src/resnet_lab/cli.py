@@ -63,6 +63,10 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
     def wrapped(cfg: DictConfig) -> Optional[float]:
         try:
             return task(cfg)
+        except KeyboardInterrupt:  # the run is already KILLED and its last checkpoint kept
+            print("interrupted: the MLflow run is KILLED and its last checkpoint kept; "
+                  "rerun with trainer.resume=true to continue it", file=sys.stderr)
+            sys.exit(130)
         except UserError as exc:
             if _is_multirun():
                 log.error("error: %s", exc)
