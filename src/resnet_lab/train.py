@@ -166,6 +166,7 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         if cfg.tracking.log_model:
             _log_model(run, network, output_dir)
     elif output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
         network.save(output_dir / "model.keras")
     return metrics
 
@@ -217,6 +218,7 @@ def _log_evaluation(run: tracking.Run, splits: Any, predicted: Any, history: Lis
 def _log_model(run: tracking.Run, model: Any, output_dir: Optional[Path]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = (output_dir or Path(tmp)) / "model.keras"
+        path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
         run.log_artifact(path, "model")
 
