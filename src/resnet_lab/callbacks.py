@@ -10,6 +10,7 @@ import keras
 
 from resnet_lab.checkpoints import Checkpointer
 from resnet_lab.errors import TrainingDiverged
+from resnet_lab.interrupts import uninterrupted
 from resnet_lab.tracking import Run
 
 
@@ -43,6 +44,7 @@ class EpochLogger(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
 
+    @uninterrupted  # an epoch is checkpointed and logged whole, or not at all
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_done += 1
         metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}

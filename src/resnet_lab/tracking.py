@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional
 
+from resnet_lab.interrupts import deferred_interrupt, uninterrupted
+
 log = logging.getLogger(__name__)
 
 # Tags that identify what a run is, so the MLflow UI can sort and group by them.
@@ -109,6 +111,7 @@ class Run:
     def __init__(self, client, run_id: str) -> None:
         self.client, self.run_id = client, run_id
 
+    @uninterrupted
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -116,6 +119,7 @@ class Run:
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
+    @uninterrupted
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
@@ -123,6 +127,7 @@ class Run:
         if items:
             self.client.log_batch(self.run_id, tags=items)
 
+    @uninterrupted
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         import time
 
@@ -133,9 +138,11 @@ class Run:
         if items:
             self.client.log_batch(self.run_id, metrics=items)
 
+    @uninterrupted
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
+    @uninterrupted
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
@@ -150,29 +157,33 @@ def start_run(
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     client = client_for(uri)
-    if resume_run_id:
-        client.update_run(resume_run_id, status="RUNNING")
-        with contextlib.suppress(Exception):  # the reason it stopped no longer holds
-            client.delete_tag(resume_run_id, TAG_ERROR)
-        run = Run(client, resume_run_id)
-    else:
-        all_tags = dict(tags or {})
-        if parent_run_id:
-            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-        created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
-                                    tags={k: str(v) for k, v in all_tags.items() if v is not None})
-        run = Run(client, created.info.run_id)
+    with deferred_interrupt():
+        if resume_run_id:
+            client.update_run(resume_run_id, status="RUNNING")
+            with contextlib.suppress(Exception):  # the reason it stopped no longer holds
+                client.delete_tag(resume_run_id, TAG_ERROR)
+            run = Run(client, resume_run_id)
+        else:
+            all_tags = dict(tags or {})
+            if parent_run_id:
+                all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+            created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
+                                        tags={k: str(v) for k, v in all_tags.items() if v is not None})
+            run = Run(client, created.info.run_id)
     try:
         yield run
     except KeyboardInterrupt:
-        client.set_terminated(run.run_id, "KILLED")
+        with deferred_interrupt():
+            client.set_terminated(run.run_id, "KILLED")
         raise
     except BaseException as exc:
-        with contextlib.suppress(Exception):
-            client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
-        client.set_terminated(run.run_id, "FAILED")
+        with deferred_interrupt():
+            with contextlib.suppress(Exception):
+                client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
+            client.set_terminated(run.run_id, "FAILED")
         raise
-    client.set_terminated(run.run_id, "FINISHED")
+    with deferred_interrupt():
+        client.set_terminated(run.run_id, "FINISHED")
 
 
 def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str]:
