@@ -83,8 +83,8 @@ def test_deterministic_runs_with_augmentation_give_identical_metrics(tiny_train_
     assert {k: first[k] for k in keys} == {k: second[k] for k in keys}
 
 
-def test_the_data_parallel_path_trains_on_one_device(tiny_train_overrides):
-    overrides = tiny_train_overrides + ["tracking.enabled=false", "trainer.epochs=1",
+def test_the_data_parallel_path_trains_on_one_device_in_mixed_fp16(tiny_train_overrides):
+    overrides = tiny_train_overrides + ["tracking.enabled=false", "trainer.epochs=1", "trainer.precision=mixed_fp16",
                                         "trainer.distribution=data_parallel", "optimizer=sgd",
                                         "optimizer.weight_decay=1e-4", "optimizer.weight_decay_mode=l2"]
     metrics = train(compose_config("train", overrides))

@@ -105,8 +105,11 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         batches = math.ceil(len(splits.y_train) / trainer.batch_size)
         steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
         schedule = build_schedule(cfg.schedule, cfg.optimizer.learning_rate, steps_per_epoch, trainer.epochs)
+        optimizer = build_optimizer(cfg.optimizer, schedule)
+        if trainer.precision == "mixed_fp16":  # float16 gradients underflow without dynamic loss scaling
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
-            optimizer=build_optimizer(cfg.optimizer, schedule),
+            optimizer=optimizer,
             loss=build_loss(splits.num_classes, trainer.label_smoothing),
             metrics=["accuracy"],
             jit_compile="auto" if trainer.jit_compile is None else trainer.jit_compile,
