@@ -97,8 +97,8 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
                  report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9,
                  f", {replicas} replicas" if replicas > 1 else "")
-        if run is not None and not resumed:
-            _log_setup(run, cfg, report, overrides, network)
+        if run is not None and not (resumed and run.client.get_run(run.run_id).data.params):
+            _log_setup(run, cfg, report, overrides, network)  # once: MLflow refuses to change a param
 
         model = with_augmentation(network, cfg.data.augment)
         apply_l2(model, cfg.optimizer)
