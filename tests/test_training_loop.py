@@ -30,7 +30,8 @@ def test_early_stopping_ends_the_run_when_the_monitor_stops_improving(tmp_path, 
     overrides = tiny_train_overrides + ["trainer.epochs=6", "trainer.early_stopping_patience=1", "trainer.resume=true",
                                         "schedule=constant", "optimizer.learning_rate=1e-12"]
     metrics = train(compose_config("train", overrides), output_dir=tmp_path)
-    assert metrics["epochs_done"] == 2 and metrics["best_epoch"] == 1  # epoch 2 is no better: stop
+    assert metrics["epochs_done"] == 2  # epoch 2 is no better: stop
+    assert metrics["best_epoch"] == 2  # but as good: on a plateau the later checkpoint is kept
     client, (run,) = runs_of(tmp_path)
     assert run.info.status == "FINISHED" and steps(client, run) == [1, 2]
 
@@ -71,6 +72,10 @@ def test_resume_continues_the_same_run_and_logs_every_epoch_once(tmp_path, tiny_
         assert steps(client, run, key) == [1, 2, 3], key
     assert metrics["epochs_done"] == 3
     assert "resnet_lab.error" not in run.data.tags
+    # The optimizer's step count came back with the checkpoint: the cosine schedule ends at 0 after
+    # 3 epochs x 3 batches; a restarted count would leave the rate near its peak.
+    lr = [m.value for m in client.get_metric_history(run.info.run_id, "learning_rate")]
+    assert lr[0] > lr[1] > 0 and lr[2] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_deterministic_runs_with_augmentation_give_identical_metrics(tiny_train_overrides):

@@ -77,7 +77,7 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
     import keras
 
     from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
-    from resnet_lab.checkpoints import Checkpointer, load_state
+    from resnet_lab.checkpoints import Checkpointer, load_state, load_variables, training_variables
     from resnet_lab.data import load_splits
     from resnet_lab.data.augment import with_augmentation
     from resnet_lab.model.analysis import analyze
@@ -116,7 +116,7 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         )
         if state is not None and state.last is not None:
             model.optimizer.build(model.trainable_variables)
-            model.load_weights(checkpoint_dir / state.last)  # weights and optimizer state, step count included
+            load_variables(checkpoint_dir / state.last, training_variables(model))  # the step count included
             log.info("resuming after epoch %d of %d", state.epochs_done, trainer.epochs)
         if run is not None and state is not None:
             _log_unlogged_epochs(run, state.history)
@@ -143,7 +143,7 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
             log.info("early stop after epoch %d: no better %s since epoch %d", checkpointer.state.epochs_done,
                      trainer.monitor, checkpointer.state.best_epoch)
         if trainer.restore_best and checkpointer.state.best is not None:
-            model.load_weights(checkpoint_dir / checkpointer.state.best)
+            load_variables(checkpoint_dir / checkpointer.state.best, model.weights)
             log.info("testing the best checkpoint: epoch %d, %s %.4f", checkpointer.state.best_epoch,
                      trainer.monitor, checkpointer.state.best_value)
         test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test, batch_size=trainer.batch_size,
