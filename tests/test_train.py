@@ -48,7 +48,20 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "overrides.txt", "model_summary.txt", "model"} <= artifacts
+    assert {"config.yaml", "overrides.txt", "model_summary.txt", "model", "evaluation"} <= artifacts
+    evaluation = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert evaluation == {f"evaluation/{name}" for name in ("confusion_matrix.png", "confusion_matrix.csv",
+                                                           "per_class_accuracy.csv", "training_curves.png")}
+    per_class = Path(client.download_artifacts(run.info.run_id, "evaluation/per_class_accuracy.csv", str(tmp_path)))
+    rows = [line.split(",") for line in per_class.read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["class_0", "class_1", "class_2"]
+    assert sum(int(r[1]) for r in rows) == 32  # every test image counted once
+    assert sum(int(r[2]) for r in rows) / 32 == pytest.approx(metrics["test_accuracy"])
+    png = Path(client.download_artifacts(run.info.run_id, "evaluation/confusion_matrix.png", str(tmp_path)))
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    checkpoints = Path(tags["resnet_lab.checkpoint_dir"])
+    assert checkpoints == (tmp_path / "checkpoints").resolve()
+    assert sorted(p.name.split("-")[0] for p in checkpoints.iterdir()) == ["best", "epoch", "state.json"]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.keras"]
     summary = Path(client.download_artifacts(run.info.run_id, "model_summary.txt", str(tmp_path)))
     assert "depth            6" in summary.read_text()

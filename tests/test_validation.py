@@ -55,7 +55,7 @@ def test_describe_rejects_bad_model_configs(overrides, message):
 
 TRAIN_CASES = [
     (["optimizer.name=rmsprop"], r"optimizer\.name='rmsprop' is not allowed: one of 'sgd', 'adam', 'adamw'"),
-    (["schedule.name=step"], r"schedule\.name='step' is not allowed: one of 'constant', 'cosine'"),
+    (["schedule.name=exponential"], r"schedule\.name='exponential' is not allowed: one of 'constant', 'step', 'cosine'"),
     (["trainer.epochs=0"], r"trainer\.epochs=0 is not allowed: a positive integer"),
     (["trainer.batch_size=-8"], r"trainer\.batch_size=-8 is not allowed"),
     (["trainer.precision=fp8"], r"trainer\.precision='fp8' is not allowed: one of 'fp32', 'mixed_bf16'"),

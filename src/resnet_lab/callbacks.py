@@ -1,32 +1,56 @@
-"""Keras callbacks that report a run to MLflow."""
+"""Keras callbacks: stop on a diverged loss, checkpoint each epoch, report it to MLflow."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Optional
 
 import keras
 
+from resnet_lab.checkpoints import Checkpointer
+from resnet_lab.errors import TrainingDiverged
+from resnet_lab.interrupts import uninterrupted
 from resnet_lab.tracking import Run
 
 
-class EpochLogger(keras.callbacks.Callback):
-    """Logs each epoch's metrics, learning rate and duration to the run, with step = epoch number."""
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Raise as soon as a batch's loss is NaN or infinite: nothing after it can mean anything."""
 
-    def __init__(self, run: Optional[Run]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.run = run
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(self.epoch, batch + 1, float(loss))
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """After each epoch: checkpoint it (when a checkpointer is given), then log its metrics, learning rate
+    and duration to the run with step = epoch number. The checkpoint comes first so that its state holds
+    every epoch's metrics, even one whose logging a killed process never reached."""
+
+    def __init__(self, run: Optional[Run], checkpointer: Optional[Checkpointer] = None) -> None:
+        super().__init__()
+        self.run, self.checkpointer = run, checkpointer
         self.epochs_done = 0
         self._started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
 
+    @uninterrupted  # an epoch is checkpointed and logged whole, or not at all
     def on_epoch_end(self, epoch, logs=None):
-        self.epochs_done = epoch + 1
-        if self.run is None:
-            return
+        self.epochs_done += 1
         metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         metrics["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         metrics["epoch_seconds"] = time.perf_counter() - self._started
-        self.run.log_metrics(metrics, step=epoch + 1)
+        if self.checkpointer is not None and self.checkpointer.epoch_end(self.model, epoch + 1, metrics):
+            self.model.stop_training = True
+        if self.run is not None:
+            self.run.log_metrics(metrics, step=epoch + 1)

@@ -121,6 +121,10 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
         register_resolvers()  # a job of joblib or submitit runs in a fresh process
         try:
             return task(cfg)
+        except KeyboardInterrupt:  # the run is already KILLED and its last checkpoint kept
+            print("interrupted: the MLflow run is KILLED and its last checkpoint kept; "
+                  "rerun with trainer.resume=true to continue it", file=sys.stderr)
+            sys.exit(130)
         except UserError as exc:
             if _is_multirun():
                 log.error("error: %s", exc)

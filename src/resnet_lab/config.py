@@ -23,9 +23,11 @@ CONV_PADDINGS = ("same", "symmetric")
 STRIDE_POSITIONS = ("first", "last")
 STEM_POOLS = ("none", "max")
 HEAD_POOLS = ("avg", "max")
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100")
+DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "mnist", "fashion_mnist", "image_folder")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "cosine")
+WEIGHT_DECAY_MODES = ("decoupled", "l2")
+SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "one_cycle")
+DISTRIBUTIONS = ("none", "data_parallel")
 PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16")
 DESCRIBE_FORMATS = ("text", "json")
 COMPARE_FORMATS = ("text", "markdown", "csv", "json")
@@ -104,6 +106,15 @@ class ModelConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Training-time augmentation (Keras layers in front of the model; inference sees raw images)."""
+
+    crop_padding: int = 0  # pad each side with this many zeros, then crop back at random (He et al.: 4)
+    flip: bool = False  # random horizontal flip (wrong for digits, right for natural images)
+    cutout: int = 0  # side of one random square zeroed per image; 0 turns it off
+
+
+@dataclass
 class DataConfig:
     name: str = MISSING
     image_shape: List[int] = MISSING  # height, width, channels
@@ -116,6 +127,9 @@ class DataConfig:
     train_size: int = 2048  # synthetic only
     val_size: int = 256  # synthetic only
     test_size: int = 512  # synthetic only
+    verify_checksum: bool = True  # check archives against their publisher's checksum
+    download: bool = True  # fetch a missing archive into the Keras cache when data.path is null
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -126,15 +140,22 @@ class OptimizerConfig:
     nesterov: bool = False  # sgd
     beta_1: float = 0.9  # adam, adamw
     beta_2: float = 0.999  # adam, adamw
-    weight_decay: float = 0.0  # decoupled decay applied by the optimizer
-    clipnorm: Optional[float] = None
+    weight_decay: float = 0.0  # strength of the decay of conv and dense kernels (BN and biases are exempt)
+    weight_decay_mode: str = "decoupled"  # decoupled (the optimizer shrinks weights) | l2 (a loss term)
+    clipnorm: Optional[float] = None  # clip each gradient to this norm
+    global_clipnorm: Optional[float] = None  # clip all gradients together to this norm
 
 
 @dataclass
 class ScheduleConfig:
-    name: str = MISSING  # constant | cosine
-    warmup_epochs: float = 0.0  # linear warm-up from 0 before the schedule starts
+    name: str = MISSING  # constant | step | cosine | warmup_cosine | one_cycle
+    warmup_epochs: float = 0.0  # linear warm-up from 0 before the schedule starts (constant, cosine)
     min_lr_ratio: float = 0.0  # cosine floor as a fraction of the peak rate
+    milestones: List[float] = field(default_factory=list)  # step: epochs at which the rate is multiplied by gamma
+    gamma: float = 0.1  # step: factor applied at each milestone
+    pct_start: float = 0.3  # one_cycle: share of the run spent rising to the peak rate
+    div_factor: float = 25.0  # one_cycle: the run starts at peak / div_factor
+    final_div_factor: float = 1e4  # one_cycle: the run ends at the starting rate / final_div_factor
 
 
 @dataclass
@@ -146,6 +167,12 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32 | mixed_bf16 | mixed_fp16
     jit_compile: Optional[bool] = None  # None lets Keras decide (XLA where supported)
     verbose: Optional[int] = None  # Keras fit verbosity; None: a bar in a terminal, a line per epoch elsewhere
+    label_smoothing: float = 0.0  # share of the target probability spread over all classes
+    early_stopping_patience: Optional[int] = None  # stop after this many epochs without a better monitor value
+    restore_best: bool = True  # test, and log as the model, the checkpoint with the best monitor value
+    resume: bool = False  # continue the newest unfinished run of the same config from its last checkpoint
+    deterministic: bool = False  # deterministic ops: same seed, same metrics (slower on accelerators)
+    distribution: str = "none"  # none | data_parallel (every local device, one replica each)
 
 
 @dataclass

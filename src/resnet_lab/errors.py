@@ -27,3 +27,12 @@ def _show(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return str(value)
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: the run stops and is FAILED with the epoch."""
+
+    def __init__(self, epoch: int, batch: int, loss: float) -> None:
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+        super().__init__(f"the training loss became {loss} at epoch {epoch} (batch {batch}); lower "
+                         f"optimizer.learning_rate or set optimizer.clipnorm")

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from resnet_lab.errors import ConfigError
 
+from resnet_lab.interrupts import deferred_interrupt, uninterrupted
+
 log = logging.getLogger(__name__)
 
 # Tags that identify what a run is, so the MLflow UI can sort and group by them.
@@ -30,6 +32,8 @@ TAG_ERROR = "resnet_lab.error"
 TAG_CONFIG_HASH = "resnet_lab.config_hash"  # identical configs share it (see identity.py)
 TAG_JOB_NUM = "resnet_lab.job_num"  # a sweep job's number, as in its output folder
 TAG_SWEPT_KEYS = "resnet_lab.swept_keys"  # on a sweep's parent: the keys that vary between its jobs
+TAG_CHECKPOINT_DIR = "resnet_lab.checkpoint_dir"  # absolute folder of the run's checkpoints, for resuming
+TAG_FAILED_EPOCH = "resnet_lab.failed_epoch"  # the epoch whose loss diverged
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 
@@ -226,6 +230,7 @@ class Run:
     def __init__(self, client, run_id: str) -> None:
         self.client, self.run_id = client, run_id
 
+    @uninterrupted
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -233,6 +238,7 @@ class Run:
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
+    @uninterrupted
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
@@ -240,6 +246,7 @@ class Run:
         if items:
             self.client.log_batch(self.run_id, tags=items)
 
+    @uninterrupted
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         import time
 
@@ -250,9 +257,11 @@ class Run:
         if items:
             self.client.log_batch(self.run_id, metrics=items)
 
+    @uninterrupted
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
+    @uninterrupted
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
@@ -260,29 +269,40 @@ class Run:
 @contextlib.contextmanager
 def start_run(
     uri: str, experiment: str, run_name: str, tags: Optional[Mapping[str, Any]] = None,
-    parent_run_id: Optional[str] = None,
+    parent_run_id: Optional[str] = None, resume_run_id: Optional[str] = None,
 ) -> Iterator[Run]:
-    """Create a run, yield it, and always end it: FINISHED, FAILED (error kept as a tag) or KILLED."""
+    """Create a run (or reopen ``resume_run_id``), yield it, and always end it: FINISHED, FAILED (error kept
+    as a tag) or KILLED."""
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     client = client_for(uri)
-    all_tags = dict(tags or {})
-    if parent_run_id:
-        all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-    created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
-                                tags={k: str(v) for k, v in all_tags.items() if v is not None})
-    run = Run(client, created.info.run_id)
+    with deferred_interrupt():
+        if resume_run_id:
+            client.update_run(resume_run_id, status="RUNNING")
+            with contextlib.suppress(Exception):  # the reason it stopped no longer holds
+                client.delete_tag(resume_run_id, TAG_ERROR)
+            run = Run(client, resume_run_id)
+        else:
+            all_tags = dict(tags or {})
+            if parent_run_id:
+                all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+            created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
+                                        tags={k: str(v) for k, v in all_tags.items() if v is not None})
+            run = Run(client, created.info.run_id)
     try:
         yield run
     except KeyboardInterrupt:
-        client.set_terminated(run.run_id, "KILLED")
+        with deferred_interrupt():
+            client.set_terminated(run.run_id, "KILLED")
         raise
     except BaseException as exc:
-        with contextlib.suppress(Exception):
-            client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
-        client.set_terminated(run.run_id, "FAILED")
+        with deferred_interrupt():
+            with contextlib.suppress(Exception):
+                client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
+            client.set_terminated(run.run_id, "FAILED")
         raise
-    client.set_terminated(run.run_id, "FINISHED")
+    with deferred_interrupt():
+        client.set_terminated(run.run_id, "FINISHED")
 
 
 def sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[Any]:
@@ -317,6 +337,25 @@ def finished_twin(uri: str, experiment: str, identity: str):
         order_by=["attributes.start_time DESC"], max_results=1,
     )
     return runs[0] if runs else None
+
+
+def find_resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Any]:
+    """The newest training run of this config that did not finish and says where its checkpoint is."""
+    client = client_for(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{TAG_CONFIG_HASH}` = '{config_hash}' and tags.`{TAG_ROLE}` = 'train'",
+        order_by=["attributes.start_time DESC"],
+    )
+    unfinished = [r for r in runs if r.info.status != "FINISHED" and TAG_CHECKPOINT_DIR in r.data.tags]
+    return unfinished[0] if unfinished else None
+
+
+def logged_steps(run: Run, key: str) -> set:
+    return {m.step for m in run.client.get_metric_history(run.run_id, key)}
 
 
 def quiet_mlflow() -> None:

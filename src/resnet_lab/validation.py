@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from omegaconf import OmegaConf
+
 from resnet_lab import config as C
 from resnet_lab.errors import ConfigError
 
@@ -19,6 +21,9 @@ def validate_train_config(cfg: Any) -> None:
     validate_optimizer(cfg.optimizer)
     validate_schedule(cfg.schedule)
     validate_trainer(cfg.trainer)
+    if cfg.trainer.resume and not cfg.tracking.enabled:
+        raise ConfigError("trainer.resume", True, "false while tracking.enabled=false: the MLflow run says where "
+                          "its checkpoint is")
 
 
 def validate_describe_config(cfg: Any) -> None:
@@ -198,6 +203,9 @@ def _out_size(size: int, kernel: int, stride: int, padding: str) -> int:
 
 def validate_data(data: Any) -> None:
     _choice("data.name", data.name, C.DATASETS)
+    for key in ("path", "num_classes"):  # `???` in a data config: the user must give it
+        if OmegaConf.is_config(data) and OmegaConf.is_missing(data, key):
+            raise ConfigError(f"data.{key}", "???", f"a value; data={data.name} needs data.path and data.num_classes")
     _image_shape(data.image_shape)
     _positive("data.num_classes", data.num_classes)
     if data.num_classes < 2:
@@ -211,6 +219,12 @@ def validate_data(data: Any) -> None:
                           f"a fraction that leaves training data beside data.test_fraction={data.test_fraction}")
     for key in ("train_size", "val_size", "test_size"):
         _positive(f"data.{key}", getattr(data, key))
+    if data.name == "image_folder" and data.path is None:
+        raise ConfigError("data.path", None, "the folder holding one sub-folder of images per class")
+    for key in ("crop_padding", "cutout"):
+        value = getattr(data.augment, key)
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"data.augment.{key}", value, "zero (off) or a positive number of pixels")
 
 
 def validate_optimizer(optimizer: Any) -> None:
@@ -221,8 +235,14 @@ def validate_optimizer(optimizer: Any) -> None:
         raise ConfigError("optimizer.momentum", optimizer.momentum, "a number in [0, 1)")
     if optimizer.weight_decay < 0:
         raise ConfigError("optimizer.weight_decay", optimizer.weight_decay, "zero or a positive number")
-    if optimizer.clipnorm is not None and not optimizer.clipnorm > 0:
-        raise ConfigError("optimizer.clipnorm", optimizer.clipnorm, "null or a positive number")
+    _choice("optimizer.weight_decay_mode", optimizer.weight_decay_mode, C.WEIGHT_DECAY_MODES)
+    for key in ("clipnorm", "global_clipnorm"):
+        value = getattr(optimizer, key)
+        if value is not None and not value > 0:
+            raise ConfigError(f"optimizer.{key}", value, "null or a positive number")
+    if optimizer.clipnorm is not None and optimizer.global_clipnorm is not None:
+        raise ConfigError("optimizer.global_clipnorm", optimizer.global_clipnorm,
+                          "null while optimizer.clipnorm is set; Keras clips one way at a time")
 
 
 def validate_schedule(schedule: Any) -> None:
@@ -231,6 +251,23 @@ def validate_schedule(schedule: Any) -> None:
         raise ConfigError("schedule.warmup_epochs", schedule.warmup_epochs, "zero or a positive number of epochs")
     if not 0.0 <= schedule.min_lr_ratio <= 1.0:
         raise ConfigError("schedule.min_lr_ratio", schedule.min_lr_ratio, "a fraction in [0, 1]")
+    if schedule.warmup_epochs > 0 and schedule.name in ("step", "one_cycle"):
+        raise ConfigError("schedule.warmup_epochs", schedule.warmup_epochs,
+                          f"0 with schedule.name={schedule.name!r} (warm-up applies to constant and cosine schedules)")
+    if schedule.name == "warmup_cosine" and not schedule.warmup_epochs > 0:
+        raise ConfigError("schedule.warmup_epochs", schedule.warmup_epochs, "a positive number of epochs for warmup_cosine")
+    milestones = list(schedule.milestones)
+    if schedule.name == "step":
+        if not milestones or any(m <= 0 for m in milestones) or milestones != sorted(milestones):
+            raise ConfigError("schedule.milestones", milestones, "increasing positive epochs, at least one")
+        if not 0.0 < schedule.gamma <= 1.0:
+            raise ConfigError("schedule.gamma", schedule.gamma, "a factor in (0, 1]")
+    if schedule.name == "one_cycle":
+        if not 0.0 < schedule.pct_start < 1.0:
+            raise ConfigError("schedule.pct_start", schedule.pct_start, "a fraction strictly between 0 and 1")
+        for key in ("div_factor", "final_div_factor"):
+            if not getattr(schedule, key) >= 1.0:
+                raise ConfigError(f"schedule.{key}", getattr(schedule, key), "a number >= 1")
 
 
 def validate_trainer(trainer: Any) -> None:
@@ -243,6 +280,11 @@ def validate_trainer(trainer: Any) -> None:
     _choice("trainer.monitor", trainer.monitor, monitors)
     if trainer.verbose is not None:
         _choice("trainer.verbose", trainer.verbose, (0, 1, 2))
+    if not 0.0 <= trainer.label_smoothing < 1.0:
+        raise ConfigError("trainer.label_smoothing", trainer.label_smoothing, "a fraction in [0, 1)")
+    if trainer.early_stopping_patience is not None:
+        _positive("trainer.early_stopping_patience", trainer.early_stopping_patience)
+    _choice("trainer.distribution", trainer.distribution, C.DISTRIBUTIONS)
 
 
 def _image_shape(shape: Sequence[int]) -> None:

@@ -21,7 +21,18 @@ def load_splits(data: Any) -> Splits:
     elif data.name in ("cifar10", "cifar100"):
         from resnet_lab.data.cifar import load_cifar_splits
 
-        splits = load_cifar_splits(data.name, data.path, data.val_fraction, data.split_seed)
+        splits = load_cifar_splits(data.name, data.path, data.val_fraction, data.split_seed,
+                                   data.verify_checksum, data.download)
+    elif data.name in ("mnist", "fashion_mnist"):
+        from resnet_lab.data.mnist import load_mnist_like_splits
+
+        splits = load_mnist_like_splits(data.name, data.path, data.val_fraction, data.split_seed,
+                                        data.verify_checksum, data.download)
+    elif data.name == "image_folder":
+        from resnet_lab.data.image_folder import load_image_folder_splits
+
+        splits = load_image_folder_splits(data.path, data.image_shape, data.num_classes, data.val_fraction,
+                                          data.test_fraction, data.split_seed)
     else:  # validation lists the names; this guards callers that skip it
         raise ValueError(f"unknown data set {data.name!r}")
     check_against_config(splits, data.image_shape, data.num_classes, data.name)

@@ -7,10 +7,11 @@ import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from resnet_lab.data.sources import fetch, keras_cache, verify
 from resnet_lab.data.splits import Splits, stratified_split
 from resnet_lab.errors import DataError
 
@@ -50,9 +51,13 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def load_cifar_splits(name: str, path: Optional[str], val_fraction: float, split_seed: int) -> Splits:
+def load_cifar_splits(name: str, path: Optional[str], val_fraction: float, split_seed: int,
+                      verify_checksum: bool = True, download: bool = True) -> Splits:
     layout = LAYOUTS[name]
-    files = _open_source(layout, _locate(layout, path))
+    source = _locate(layout, path, download)
+    if source.is_file() and verify_checksum:
+        verify(source, layout.archive)
+    files = _open_source(layout, source)
     train = [_batch(files, member, layout) for member in layout.train]
     x_all = np.concatenate([x for x, _ in train])
     y_all = np.concatenate([y for _, y in train])
@@ -64,20 +69,19 @@ def load_cifar_splits(name: str, path: Optional[str], val_fraction: float, split
                   num_classes=len(class_names) or int(y_all.max()) + 1, class_names=class_names)
 
 
-def _locate(layout: CifarLayout, path: Optional[str]) -> Path:
-    candidates: List[Path] = []
-    if path is not None:
-        root = Path(path).expanduser()
-        candidates = [root, root / layout.folder, root / layout.archive]
-    else:
-        cache = Path.home() / ".keras" / "datasets"
-        candidates = [cache / layout.folder, cache / layout.archive]
-    for candidate in candidates:
+def _locate(layout: CifarLayout, path: Optional[str], download: bool) -> Path:
+    """The archive or extracted folder: at ``data.path``, else in the Keras cache (downloaded if missing)."""
+    if path is None:
+        cache = keras_cache()
+        if (cache / layout.folder / layout.test).is_file():
+            return cache / layout.folder
+        return fetch(layout.archive, cache, download)
+    root = Path(path).expanduser()
+    for candidate in (root, root / layout.folder, root / layout.archive):
         if candidate.is_file() or (candidate / layout.test).is_file():
             return candidate
-    where = f"data.path={path!r}" if path is not None else f"the Keras cache {candidates[0].parent}"
     raise DataError(
-        f"no {layout.archive} (or its extracted folder {layout.folder}/) found at {where}; "
+        f"no {layout.archive} (or its extracted folder {layout.folder}/) found at data.path={path!r}; "
         f"put the file there or set data.path to it"
     )
 
