@@ -37,7 +37,7 @@ def test_early_stopping_ends_the_run_when_the_monitor_stops_improving(tmp_path, 
 
 
 def test_a_diverging_loss_fails_the_run_with_the_epoch(tmp_path, tiny_train_overrides):
-    overrides = tiny_train_overrides + ["optimizer=sgd", "optimizer.learning_rate=1e30", "schedule=constant"]
+    overrides = tiny_train_overrides + ["optimizer=sgd", "optimizer.learning_rate=1e38", "schedule=constant"]
     with pytest.raises(TrainingDiverged, match=r"the training loss became (nan|inf) at epoch 1 \(batch \d+\)"):
         train(compose_config("train", overrides), output_dir=tmp_path)
     _, (run,) = runs_of(tmp_path)
