@@ -34,5 +34,6 @@ def test_config_hash_ignores_reporting_keys_only():
 
     base = config_hash(compose_config("train"))
     assert base == config_hash(compose_config("train", ["tracking.experiment=other", "trainer.verbose=0"]))
+    assert base == config_hash(compose_config("train", ["data.path=/moved/elsewhere"]))
     assert base != config_hash(compose_config("train", ["trainer.epochs=3"]))
     assert base != config_hash(compose_config("train", ["model=cifar_resnet32"]))

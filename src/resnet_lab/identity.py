@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 # Keys that change where or how a run is reported or resumed, not what it computes.
 NOT_IDENTITY = ("tracking", "hydra")
 NOT_IDENTITY_TRAINER = ("verbose", "resume")
+NOT_IDENTITY_DATA = ("path", "download", "verify_checksum")  # where the same data comes from
 
 
 def config_hash(cfg: Any) -> str:
@@ -18,8 +19,9 @@ def config_hash(cfg: Any) -> str:
     tree = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     for key in NOT_IDENTITY:
         tree.pop(key, None)
-    trainer = tree.get("trainer")
-    if isinstance(trainer, dict):
-        tree["trainer"] = {k: v for k, v in trainer.items() if k not in NOT_IDENTITY_TRAINER}
+    for group, ignored in (("trainer", NOT_IDENTITY_TRAINER), ("data", NOT_IDENTITY_DATA)):
+        node = tree.get(group)
+        if isinstance(node, dict):
+            tree[group] = {k: v for k, v in node.items() if k not in ignored}
     text = json.dumps(tree, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
