@@ -1,4 +1,4 @@
-"""Console entry points: thin ``@hydra.main`` wrappers over ``train`` and ``describe``.
+"""Console entry points: thin ``@hydra.main`` wrappers over ``train``, ``describe`` and ``bench``.
 
 User mistakes (bad config values, missing data) end as one line on stderr and exit code 2,
 never a traceback. In a multirun a failing job is recorded (its MLflow run FAILED) and the
@@ -104,6 +104,14 @@ def _describe(cfg: DictConfig) -> None:
     print(render(describe(cfg), cfg.describe.format), flush=True)
 
 
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="bench")
+@_guard
+def _bench(cfg: DictConfig) -> None:
+    from resnet_lab.bench import bench, render
+
+    print(render(bench(cfg), cfg.bench.format), flush=True)
+
+
 def train_main() -> None:
     _quiet_backends()
     register_configs(EXPERIMENTS_DIR)
@@ -114,3 +122,9 @@ def describe_main() -> None:
     _quiet_backends()
     register_configs(EXPERIMENTS_DIR)
     _describe()
+
+
+def bench_main() -> None:
+    _quiet_backends()
+    register_configs(EXPERIMENTS_DIR)
+    _bench()

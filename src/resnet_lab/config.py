@@ -24,8 +24,10 @@ HEAD_POOLS = ("avg", "max")
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16")
+PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16", "auto")  # auto: mixed_bf16 where the hardware has bf16
 DESCRIBE_FORMATS = ("text", "json")
+BENCH_FORMATS = ("text", "json")
+BENCH_BASELINES = ("seed", "raw_fit")  # the seed's subclassed model; model.fit without the framework
 
 
 @dataclass
@@ -124,7 +126,7 @@ class TrainerConfig:
     batch_size: int = 64
     steps_per_epoch: Optional[int] = None  # cap on steps per epoch, for smoke runs
     monitor: str = "val_accuracy"  # the metric a run returns to sweepers
-    precision: str = "fp32"  # fp32 | mixed_bf16 | mixed_fp16
+    precision: str = "auto"  # auto (mixed_bf16 on bf16 hardware, else fp32) | fp32 | mixed_bf16 | mixed_fp16
     jit_compile: Optional[bool] = None  # None lets Keras decide (XLA where supported)
     verbose: Optional[int] = None  # Keras fit verbosity; None: a bar in a terminal, a line per epoch elsewhere
 
@@ -142,6 +144,15 @@ class TrackingConfig:
 class DescribeConfig:
     format: str = "text"  # text | json
     save_model: Optional[str] = None  # also write the built model to this .keras file
+
+
+@dataclass
+class BenchConfig:
+    steps: int = 20  # timed training (and inference) steps per measurement, after the warm-up
+    warmup_steps: int = 2  # untimed steps first: tracing and compilation happen here
+    repeats: int = 1  # timed measurements per model, taken in turns; the median is reported
+    baselines: List[str] = field(default_factory=list)  # measured in the same process: seed | raw_fit
+    format: str = "text"  # text | json (one line)
 
 
 @dataclass
@@ -163,6 +174,18 @@ class DescribeAppConfig:
     seed: int = 42
 
 
+@dataclass
+class BenchAppConfig:
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    schedule: ScheduleConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    bench: BenchConfig = field(default_factory=BenchConfig)
+    seed: int = 42
+
+
 def register_configs(experiments_dir: Optional[Path] = None) -> None:
     """Register the two application schemas (and the experiment deltas) in Hydra's ConfigStore.
 
@@ -179,6 +202,7 @@ def register_configs(experiments_dir: Optional[Path] = None) -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainAppConfig)
     cs.store(name="describe_schema", node=DescribeAppConfig)
+    cs.store(name="bench_schema", node=BenchAppConfig)
     if experiments_dir is not None and experiments_dir.is_dir():
         for path in sorted(experiments_dir.glob("*.yaml")):
             cs.store(group="experiment", name=path.stem, node=OmegaConf.load(path), package="_global_")

@@ -55,18 +55,23 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], output_dir: Op
     from resnet_lab.model.analysis import analyze
     from resnet_lab.model.builder import build_model
     from resnet_lab.optim import build_optimizer, build_schedule
+    from resnet_lab.runtime import resolve_precision, seed_everything
 
-    keras.utils.set_random_seed(cfg.seed)
+    seed_everything(cfg.seed)  # keras.utils.set_random_seed would import TensorFlow on any backend
     splits = load_splits(cfg.data)
     log.info("data %s: %s images of %s", cfg.data.name, splits.sizes(), list(splits.image_shape))
 
-    model = build_model(spec, splits.image_shape, splits.num_classes, precision=cfg.trainer.precision)
+    precision = resolve_precision(cfg.trainer.precision)  # "auto" -> what this machine runs fastest
+    log.info("precision %s (trainer.precision=%s), Keras backend %s", precision, cfg.trainer.precision,
+             keras.backend.backend())
+    model = build_model(spec, splits.image_shape, splits.num_classes, precision=precision)
     report = analyze(model, stem=spec.stem.name, block=spec.block.type)
     log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image",
              report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9)
 
     if run is not None:
         _log_setup(run, cfg, report, overrides, model)
+        run.set_tags({"precision": precision, "keras_backend": keras.backend.backend()})
 
     batches = math.ceil(len(splits.y_train) / cfg.trainer.batch_size)
     steps_per_epoch = min(batches, cfg.trainer.steps_per_epoch or batches)
