@@ -57,8 +57,12 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     for name in cfg.bench.baselines:  # built before the run starts, so a mismatch leaves no run behind
         models[name] = _baseline(name, cfg, spec, x.shape[1:], num_classes, precision, models[FRAMEWORK])
 
+    from resnet_lab.model.analysis import analyze
+
+    report = analyze(models[FRAMEWORK], stem=spec.stem.name, block=spec.block.type)
     facts = {
-        "model": cfg.model.name, "data": cfg.data.name, "image_shape": list(x.shape[1:]),
+        "model": cfg.model.name, "depth": report.depth, "params_total": report.params_total,
+        "gflops_per_image": report.flops / 1e9, "data": cfg.data.name, "image_shape": list(x.shape[1:]),
         "batch_size": cfg.trainer.batch_size, "precision": precision, "jit_compile": cfg.trainer.jit_compile,
         "backend": keras.backend.backend(), "keras": keras.__version__, "device": _device_name(),
         "steps": cfg.bench.steps, "repeats": cfg.bench.repeats,
@@ -72,7 +76,7 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or f"bench-{cfg.model.name}",
                             tags=tags) as run:
         run.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True)))
-        run.set_tags({k: facts[k] for k in ("precision", "backend", "keras", "device")})
+        run.set_tags({k: facts[k] for k in ("precision", "backend", "keras", "device", "depth", "params_total")})
         results = _measure(cfg, models, x, y, run)
         run.log_metrics({k: v for k, v in results.items() if isinstance(v, (int, float)) and v == v}, step=0)
         results["mlflow_run_id"] = run.run_id
