@@ -99,8 +99,11 @@ def _build(cfg: DictConfig, spec: Any, image_shape, num_classes: int, precision:
     return _compile(cfg, build_model(spec, image_shape, num_classes, precision=precision))
 
 
-def _compile(cfg: DictConfig, model: Any) -> Any:
-    """The compile arguments of ``train``: the configured optimizer and schedule, logits loss, accuracy."""
+def _compile(cfg: DictConfig, model: Any, jit_compile: Any = None) -> Any:
+    """The compile arguments of ``train``: the configured optimizer and schedule, logits loss, accuracy.
+
+    ``jit_compile`` overrides ``trainer.jit_compile`` (the seed baseline keeps Keras' own default).
+    """
     import keras
 
     from resnet_lab.optim import build_optimizer, build_schedule
@@ -110,7 +113,7 @@ def _compile(cfg: DictConfig, model: Any) -> Any:
         optimizer=build_optimizer(cfg.optimizer, schedule),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
-        jit_compile="auto" if cfg.trainer.jit_compile is None else cfg.trainer.jit_compile,
+        jit_compile=jit_compile or ("auto" if cfg.trainer.jit_compile is None else cfg.trainer.jit_compile),
     )
     return model
 
@@ -121,13 +124,14 @@ def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: i
         return _build(cfg, spec, image_shape, num_classes, precision)
     from resnet_lab.model.seed_subclassed import seed_resnet
 
-    seed = seed_resnet(list(spec.layer_dims), image_shape, num_classes)  # float32, as the seed writes it
+    # As the seed writes it: float32, and compiled with Keras' default for XLA whatever trainer.* says.
+    seed = seed_resnet(list(spec.layer_dims), image_shape, num_classes)
     if seed.count_params() != framework_model.count_params():
         raise ConfigError("bench.baselines", list(cfg.bench.baselines),
                           f"'seed' only with the seed's network (model=seed_resnet18 or seed_resnet34, unchanged); "
                           f"model={cfg.model.name} has {framework_model.count_params():,} parameters, "
                           f"the seed network {seed.count_params():,}")
-    return _compile(cfg, seed)
+    return _compile(cfg, seed, jit_compile="auto")
 
 
 def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarray,
