@@ -35,20 +35,16 @@ def measure(model: str, batch_size: int, steps: int, extra: List[str]) -> Dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def table(rows: List[Dict]) -> str:
-    base = {r["batch_size"]: r["train_images_per_s"] for r in rows if r["model"] == rows[0]["model"]}
-    lines = [
-        f"| model | depth | params | GFLOPs/image | batch | train images/s | vs {rows[0]['model']} | "
-        "step ms (median) | inference images/s | first step s | host peak MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['depth']} | {r['params_total'] / 1e6:.1f}M | {r['gflops_per_image']:.3f} | "
-            f"{r['batch_size']} | {r['train_images_per_s']:.1f} | {r['train_images_per_s'] / base[r['batch_size']]:.2f} | "
+HEADER = ("| model | depth | params | GFLOPs/image | batch | train images/s | vs first row of its batch | "
+          "step ms (median) | inference images/s | first step s | host peak MB |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def row(r: Dict, base: float) -> str:
+    return (f"| {r['model']} | {r['depth']} | {r['params_total'] / 1e6:.1f}M | {r['gflops_per_image']:.3f} | "
+            f"{r['batch_size']} | {r['train_images_per_s']:.1f} | {r['train_images_per_s'] / base:.2f} | "
             f"{r['step_ms_median']:.0f} | {r['eval_images_per_s']:.1f} | {r['first_step_s']:.1f} | "
             f"{r['host_peak_mb']:,.0f} |")
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -60,14 +56,14 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.time()
+    print(HEADER, flush=True)
     rows = []
-    for batch_size in args.batch_sizes:
+    for batch_size in args.batch_sizes:  # rows appear as they are measured: a long run is never lost
         for model in args.models:
             rows.append(measure(model, batch_size, args.steps, args.extra))
-            print(f"{model} batch {batch_size}: {rows[-1]['train_images_per_s']:.1f} images/s", file=sys.stderr)
-    rows.sort(key=lambda r: (r["batch_size"], r["depth"]))
+            base = next(r for r in rows if r["batch_size"] == batch_size)["train_images_per_s"]
+            print(row(rows[-1], base), flush=True)
     first = rows[0]
-    print(table(rows))
     print(f"\n{first['backend']} backend, Keras {first['keras']}, {first['precision']}, {first['device']}, "
           f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
           f"{'x'.join(map(str, first['image_shape']))} {first['data']} images, {args.steps} timed steps per cell; "

@@ -46,6 +46,7 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_path)
     (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_id == results["mlflow_run_id"]
     assert run.data.tags["resnet_lab.role"] == "bench" and run.data.tags["precision"] == results["precision"]
+    assert run.data.tags["keras_backend"] == results["backend"] and run.data.tags["depth"] == "6"
     assert run.data.metrics["train_images_per_s"] == pytest.approx(results["train_images_per_s"])
     assert run.data.metrics["overhead_vs_raw_fit"] == pytest.approx(results["overhead_vs_raw_fit"])
     assert run.data.params["bench.steps"] == "3"

@@ -76,7 +76,8 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or f"bench-{cfg.model.name}",
                             tags=tags) as run:
         run.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True)))
-        run.set_tags({k: facts[k] for k in ("precision", "backend", "keras", "device", "depth", "params_total")})
+        run.set_tags({"precision": precision, "keras_backend": facts["backend"], "keras": facts["keras"],
+                      "device": facts["device"], "depth": facts["depth"], "params_total": facts["params_total"]})
         results = _measure(cfg, models, x, y, run)
         run.log_metrics({k: v for k, v in results.items() if isinstance(v, (int, float)) and v == v}, step=0)
         results["mlflow_run_id"] = run.run_id

@@ -187,7 +187,7 @@ class BenchAppConfig:
 
 
 def register_configs(experiments_dir: Optional[Path] = None) -> None:
-    """Register the two application schemas (and the experiment deltas) in Hydra's ConfigStore.
+    """Register the application schemas (and the experiment deltas) in Hydra's ConfigStore.
 
     The primary configs list their schema first in their defaults, so every group merged
     into them (model, model/stem, data, ...) is checked against the typed fields above.
