@@ -7,7 +7,7 @@
 #
 #   benchmarks/gpu.sh prepare   # here, with PyPI: fills .whl/ (git-ignored) for Python 3.12
 #   benchmarks/gpu.sh run       # there, from the repository root, with .whl carried; results in $OUT
-#   PYTHON=/work/venv/bin/python benchmarks/gpu.sh smoke   # on a CPU: the same steps shrunk, no wheels
+#   SLOW=10 PYTHON=/work/venv/bin/python benchmarks/gpu.sh smoke   # on a CPU: the same steps shrunk, no wheels
 #
 # Budget: about 6 minutes of GPU time after the machine starts; each step has its own time limit
 # so that what finished comes back even if a later step runs long.
@@ -26,7 +26,7 @@ prepare() {
 
 run() {
     # Overrides appended to every command (later Hydra overrides win), and to the bench commands only.
-    local shrink="${1:-}" shrink_bench="${2:-}"
+    local shrink="${1:-}" shrink_bench="${2:-}" slow="${SLOW:-1}"  # SLOW multiplies the time limits
     if [[ -z "$shrink" ]]; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     fi
@@ -46,15 +46,15 @@ run() {
                     trainer.precision=mixed_bf16 tracking.enabled=false bench.format=json)
 
     # 1. Batch 512, bf16, XLA, with the seed's subclassed model and a bare model.fit in the same process.
-    timeout 240 "${bench[@]}" trainer.batch_size=512 bench.steps=50 bench.warmup_steps=3 bench.repeats=3 \
+    timeout $((240 * slow)) "${bench[@]}" trainer.batch_size=512 bench.steps=50 bench.warmup_steps=3 bench.repeats=3 \
         'bench.baselines=[seed,raw_fit]' data.train_size=4096 "${extra[@]}" 2>"$out/bench-512.err" \
         | tee "$out/bench-512.json" || true
     # 2. Batch 1024 (the reference's best Keras-on-JAX figure).
-    timeout 120 "${bench[@]}" trainer.batch_size=1024 bench.steps=30 bench.warmup_steps=3 bench.repeats=3 \
+    timeout $((120 * slow)) "${bench[@]}" trainer.batch_size=1024 bench.steps=30 bench.warmup_steps=3 bench.repeats=3 \
         data.train_size=4096 "${extra[@]}" 2>"$out/bench-1024.err" | tee "$out/bench-1024.json" || true
     # 3. End to end: train() over 50,000 in-memory 32x32x3 images, batch 512, three epochs with validation;
     #    train_images_per_s counts every epoch, the first (compiling) one included.
-    timeout 180 "$PYTHON" - >"$out/train-50k.json" 2>"$out/train-50k.err" <<'PY' || true
+    timeout $((180 * slow)) "$PYTHON" - >"$out/train-50k.json" 2>"$out/train-50k.err" <<'PY' || true
 import json, os, sys
 sys.path.insert(0, "tests")
 from conftest import compose_config
