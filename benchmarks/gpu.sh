@@ -72,7 +72,7 @@ PY
 case "${1:-run}" in
     prepare) prepare ;;
     run) run ;;
-    smoke) run "trainer.batch_size=8 data.image_shape=[8,8,3] data.train_size=64 data.val_size=16 data.test_size=16
-                trainer.epochs=1" "bench.steps=2 bench.warmup_steps=1 bench.repeats=1" ;;
+    smoke) run "trainer.batch_size=8 data.image_shape=[8,8,3] data.train_size=64 data.val_size=16 trainer.epochs=1" \
+               "bench.steps=2 bench.warmup_steps=1 bench.repeats=1" ;;
     *) echo "usage: $0 prepare|run|smoke" >&2; exit 2 ;;
 esac
