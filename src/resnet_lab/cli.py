@@ -1,4 +1,4 @@
-"""Console entry points: thin ``@hydra.main`` wrappers over ``train``, ``describe`` and ``compare``.
+"""Console entry points: thin ``@hydra.main`` wrappers over ``train``, ``describe``, ``compare`` and ``bench``.
 
 User mistakes (bad config values, missing data) end as one line on stderr and exit code 2,
 never a traceback. In a multirun a failing job is recorded (its MLflow run FAILED) and the
@@ -182,6 +182,14 @@ def _compare(cfg: DictConfig) -> None:
     print(compare(cfg), flush=True)
 
 
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="bench")
+@_guard
+def _bench(cfg: DictConfig) -> None:
+    from resnet_lab.bench import bench, render
+
+    print(render(bench(cfg), cfg.bench.format), flush=True)
+
+
 def train_main() -> None:
     _launch(_train)
 
@@ -192,3 +200,7 @@ def describe_main() -> None:
 
 def compare_main() -> None:
     _launch(_compare)
+
+
+def bench_main() -> None:
+    _launch(_bench)

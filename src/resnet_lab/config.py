@@ -28,10 +28,12 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 WEIGHT_DECAY_MODES = ("decoupled", "l2")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "one_cycle")
 DISTRIBUTIONS = ("none", "data_parallel")
-PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16")
+PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16", "auto")  # auto: mixed_bf16 where the hardware has bf16
 DESCRIBE_FORMATS = ("text", "json")
 COMPARE_FORMATS = ("text", "markdown", "csv", "json")
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")  # MLflow's run states
+BENCH_FORMATS = ("text", "json")
+BENCH_BASELINES = ("seed", "raw_fit")  # the seed's subclassed model; model.fit without the framework
 
 
 @dataclass
@@ -164,7 +166,7 @@ class TrainerConfig:
     batch_size: int = 64
     steps_per_epoch: Optional[int] = None  # cap on steps per epoch, for smoke runs
     monitor: str = "val_accuracy"  # the metric a run returns to sweepers
-    precision: str = "fp32"  # fp32 | mixed_bf16 | mixed_fp16
+    precision: str = "auto"  # auto (mixed_bf16 on bf16 hardware, else fp32) | fp32 | mixed_bf16 | mixed_fp16
     jit_compile: Optional[bool] = None  # None lets Keras decide (XLA where supported)
     verbose: Optional[int] = None  # Keras fit verbosity; None: a bar in a terminal, a line per epoch elsewhere
     label_smoothing: float = 0.0  # share of the target probability spread over all classes
@@ -207,6 +209,15 @@ class CompareConfig:
 
 
 @dataclass
+class BenchConfig:
+    steps: int = 20  # timed training (and inference) steps per measurement, after the warm-up
+    warmup_steps: int = 2  # untimed steps first: tracing and compilation happen here
+    repeats: int = 1  # timed measurements per model, taken in turns; the median is reported
+    baselines: List[str] = field(default_factory=list)  # measured in the same process: seed | raw_fit
+    format: str = "text"  # text | json (one line)
+
+
+@dataclass
 class TrainAppConfig:
     model: ModelConfig = MISSING
     data: DataConfig = MISSING
@@ -231,8 +242,20 @@ class DescribeAppConfig:
     seed: int = 42
 
 
+@dataclass
+class BenchAppConfig:
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    schedule: ScheduleConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    bench: BenchConfig = field(default_factory=BenchConfig)
+    seed: int = 42
+
+
 def register_configs(experiments_dir: Optional[Path] = None) -> None:
-    """Register the two application schemas (and the experiment deltas) in Hydra's ConfigStore.
+    """Register the application schemas (and the experiment deltas) in Hydra's ConfigStore.
 
     The primary configs list their schema first in their defaults, so every group merged
     into them (model, model/stem, data, ...) is checked against the typed fields above.
@@ -251,6 +274,7 @@ def register_configs(experiments_dir: Optional[Path] = None) -> None:
     cs.store(name="train_schema", node=TrainAppConfig)
     cs.store(name="describe_schema", node=DescribeAppConfig)
     cs.store(name="compare_schema", node=CompareAppConfig)
+    cs.store(name="bench_schema", node=BenchAppConfig)
     if experiments_dir is not None and experiments_dir.is_dir():
         for path in sorted(experiments_dir.glob("*.yaml")):
             cs.store(group="experiment", name=path.stem, node=OmegaConf.load(path), package="_global_")

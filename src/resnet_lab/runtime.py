@@ -1,33 +1,196 @@
-"""How a run executes: seeds and deterministic ops, and data parallelism over the local devices."""
+"""What the machine and the Keras backend offer: precision, seeding, determinism, data parallelism, memory.
+
+Nothing here imports TensorFlow unless TensorFlow is the Keras backend: on JAX or PyTorch a run
+must never pay for (or grab a GPU through) a TensorFlow import it does not use.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
 
-from resnet_lab.errors import ConfigError
+# CPU flags (as /proc/cpuinfo spells them) whose presence means bf16 matrix maths runs natively.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# NVIDIA GPUs compute in bf16 from Ampere (compute capability 8.0) on.
+BF16_MIN_COMPUTE_CAPABILITY = (8, 0)
+CPUINFO = Path("/proc/cpuinfo")
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Seed Python, NumPy and the backend; with ``deterministic`` also ask the backend for deterministic ops."""
+@dataclass(frozen=True)
+class Accelerator:
+    """The first accelerator the Keras backend sees; ``bf16`` says whether it computes in bfloat16."""
+
+    name: str
+    bf16: bool
+
+
+def keras_backend() -> str:
+    """The backend Keras will use, read without importing Keras (the same rule Keras applies)."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def cpu_supports_bf16(cpuinfo: str) -> bool:
+    """True when any ``flags`` line of /proc/cpuinfo text lists a native bf16 instruction set."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags" and set(value.split()) & set(BF16_CPU_FLAGS):
+            return True
+    return False
+
+
+def choose_precision(cpuinfo: str, accelerator: Optional[Accelerator]) -> str:
+    """``trainer.precision=auto``: mixed bf16 where the hardware doing the maths has it, else fp32.
+
+    With an accelerator the accelerator decides; on a CPU-only machine the CPU flags do. bf16 is
+    emulated (and slower than fp32) on CPUs without those flags, such as AVX2-only parts.
+    """
+    if accelerator is not None:
+        return "mixed_bf16" if accelerator.bf16 else "fp32"
+    return "mixed_bf16" if cpu_supports_bf16(cpuinfo) else "fp32"
+
+
+def resolve_precision(requested: str) -> str:
+    """The precision a run trains in: ``requested`` itself, or the machine's choice for ``auto``."""
+    if requested != "auto":
+        return requested
+    try:
+        cpuinfo = CPUINFO.read_text()
+    except OSError:  # not Linux: no flags to read, so no claim of bf16 support
+        cpuinfo = ""
+    return choose_precision(cpuinfo, find_accelerator())
+
+
+def find_accelerator() -> Optional[Accelerator]:
+    """The first GPU of the current backend, or None on a CPU-only machine."""
+    backend = keras_backend()
+    if backend == "jax":
+        import jax
+
+        for device in jax.devices():
+            if device.platform == "gpu":
+                capability = getattr(device, "compute_capability", None)
+                return Accelerator(device.device_kind, _capability_at_least(capability))
+        return None
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return Accelerator(torch.cuda.get_device_name(0), bool(torch.cuda.is_bf16_supported()))
+        return None
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            capability = details.get("compute_capability")
+            return Accelerator(details.get("device_name", gpus[0].name), _capability_at_least(capability))
+    return None
+
+
+def _capability_at_least(capability) -> bool:
+    """Compute capability as a tuple (TensorFlow) or a "9.0" string (JAX), against the bf16 minimum."""
+    if capability is None:
+        return False
+    if isinstance(capability, str):
+        capability = tuple(int(part) for part in capability.split(".")[:2])
+    return tuple(capability) >= BF16_MIN_COMPUTE_CAPABILITY
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and Keras, importing TensorFlow only where it is the backend; with
+    ``deterministic`` also ask the backend for deterministic ops.
+
+    ``keras.utils.set_random_seed`` also seeds TensorFlow whenever it is installed, which imports
+    it (seconds of start-up, and on a GPU machine TensorFlow would claim the GPU's memory).
+    """
     import keras
 
     if deterministic:
-        backend = keras.backend.backend()
-        if backend == "tensorflow":
-            import tensorflow as tf
+        _deterministic_ops(keras.backend.backend())
 
-            tf.config.experimental.enable_op_determinism()
-        elif backend == "jax":  # read when JAX starts its GPU backend; CPU XLA is deterministic already
-            flags = os.environ.get("XLA_FLAGS", "")
-            if "xla_gpu_deterministic_ops" not in flags:
-                os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
-        elif backend == "torch":
-            import torch
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    # Keras then remembers TensorFlow as unavailable, which is true for this backend's purposes.
+    with _tensorflow_hidden():
+        keras.utils.set_random_seed(seed)
 
-            torch.use_deterministic_algorithms(True)
-    keras.utils.set_random_seed(seed)
+
+def _deterministic_ops(backend: str) -> None:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "jax":  # read when JAX starts its GPU backend; CPU XLA is deterministic already
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
+@contextlib.contextmanager
+def _tensorflow_hidden() -> Iterator[None]:
+    """Within the block ``import tensorflow`` fails (a ``None`` entry in sys.modules means "absent")."""
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("tensorflow", 0) is None:
+            del sys.modules["tensorflow"]
+
+
+def device_peak_memory_bytes() -> Optional[int]:
+    """Peak bytes the backend has held on its first GPU; None on a CPU or where it is not reported."""
+    backend = keras_backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        stats = device.memory_stats() if device.platform == "gpu" else None
+        return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+    if backend == "torch":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+    return None
+
+
+def host_peak_memory_bytes() -> Optional[int]:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def process_age_seconds() -> Optional[float]:
+    """Seconds since this process started (the command's start), from /proc; None elsewhere."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return None
+    # Field 22 (starttime, clock ticks after boot) counts from after the parenthesised command name.
+    fields = stat[stat.rindex(")") + 2:].split()
+    start_ticks = int(fields[19])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -37,6 +200,8 @@ def distribution_scope(name: str) -> Iterator[int]:
     ``data_parallel`` copies the model to every local device and splits each batch between them:
     Keras' distribution API on JAX, ``tf.distribute.MirroredStrategy`` on TensorFlow.
     """
+    from resnet_lab.errors import ConfigError
+
     if name == "none":
         yield 1
         return

@@ -87,22 +87,26 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
     from resnet_lab.model.analysis import analyze
     from resnet_lab.model.builder import build_model
     from resnet_lab.optim import apply_l2, build_loss, build_optimizer, build_schedule
-    from resnet_lab.runtime import distribution_scope, seed_everything
+    from resnet_lab.runtime import distribution_scope, resolve_precision, seed_everything
 
     trainer = cfg.trainer
-    seed_everything(cfg.seed, trainer.deterministic)
+    seed_everything(cfg.seed, trainer.deterministic)  # TensorFlow-free on other backends
     splits = load_splits(cfg.data)
     log.info("data %s: %s images of %s", cfg.data.name, splits.sizes(), list(splits.image_shape))
     state = load_state(checkpoint_dir) if resumed else None
 
+    precision = resolve_precision(trainer.precision)  # "auto" -> what this machine runs fastest
+    log.info("precision %s (trainer.precision=%s), Keras backend %s", precision, trainer.precision,
+             keras.backend.backend())
     with distribution_scope(trainer.distribution) as replicas:
-        network = build_model(spec, splits.image_shape, splits.num_classes, precision=trainer.precision)
+        network = build_model(spec, splits.image_shape, splits.num_classes, precision=precision)
         report = analyze(network, stem=spec.stem.name, block=spec.block.type)
         log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
                  report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9,
                  f", {replicas} replicas" if replicas > 1 else "")
         if run is not None and not (resumed and run.client.get_run(run.run_id).data.params):
             _log_setup(run, cfg, report, overrides, network)  # once: MLflow refuses to change a param
+            run.set_tags({"precision": precision, "keras_backend": keras.backend.backend()})
 
         model = with_augmentation(network, cfg.data.augment)
         apply_l2(model, cfg.optimizer)
@@ -110,7 +114,7 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
         schedule = build_schedule(cfg.schedule, cfg.optimizer.learning_rate, steps_per_epoch, trainer.epochs)
         optimizer = build_optimizer(cfg.optimizer, schedule)
-        if trainer.precision == "mixed_fp16":  # float16 gradients underflow without dynamic loss scaling
+        if precision == "mixed_fp16":  # float16 gradients underflow without dynamic loss scaling
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
             optimizer=optimizer,

@@ -306,3 +306,16 @@ def _choice(key: str, value: Any, allowed: Sequence[Any]) -> None:
 def _positive(key: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(key, value, "a positive integer")
+
+
+def validate_bench_config(cfg: Any) -> None:
+    """A benchmark composes the training groups, so it passes the training checks and its own."""
+    validate_train_config(cfg)
+    bench = cfg.bench
+    for key in ("steps", "warmup_steps", "repeats"):
+        _positive(f"bench.{key}", getattr(bench, key))
+    _choice("bench.format", bench.format, C.BENCH_FORMATS)
+    for name in bench.baselines:
+        if name not in C.BENCH_BASELINES:
+            raise ConfigError("bench.baselines", list(bench.baselines),
+                              "a list drawn from " + ", ".join(repr(b) for b in C.BENCH_BASELINES))

@@ -1,0 +1,242 @@
+"""bench(cfg) -> results: how fast a composed model trains and predicts, warm-up excluded.
+
+The model is built, compiled and fitted the way ``train`` does it (builder, ``optim``, the MLflow
+epoch logger), from in-memory images. In the same process it can measure two baselines on the
+same data: the seed's subclassed network (``seed``) and ``model.fit`` on the built model with
+none of the framework around it (``raw_fit``). Timed measurements of all models take turns, so
+a neighbour's load on a shared machine falls on all of them alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from resnet_lab import tracking
+from resnet_lab.errors import ConfigError
+from resnet_lab.validation import validate_bench_config
+
+log = logging.getLogger(__name__)
+
+FRAMEWORK = "framework"
+MB = 1024 * 1024
+
+
+@dataclass
+class Subject:
+    """One model under measurement and the timings gathered for it."""
+
+    name: str
+    model: Any
+    callbacks: Callable[[], List[Any]]  # made fresh for each fit: the framework's include MLflow's
+    first_step_s: float = float("nan")
+    start_to_first_step_s: Optional[float] = None
+    images_per_s: List[float] = field(default_factory=list)
+    step_s: List[float] = field(default_factory=list)
+
+
+def bench(cfg: DictConfig) -> Dict[str, Any]:
+    """Measure the composed model (and the baselines in ``bench.baselines``); log to MLflow if enabled."""
+    validate_bench_config(cfg)  # before any run exists
+    import keras
+
+    from resnet_lab.runtime import resolve_precision, seed_everything
+
+    seed_everything(cfg.seed)
+    precision = resolve_precision(cfg.trainer.precision)
+    x, y, num_classes = _images(cfg)
+    spec = OmegaConf.to_object(cfg.model)
+    models = {FRAMEWORK: _build(cfg, spec, x.shape[1:], num_classes, precision)}
+    for name in cfg.bench.baselines:  # built before the run starts, so a mismatch leaves no run behind
+        models[name] = _baseline(name, cfg, spec, x.shape[1:], num_classes, precision, models[FRAMEWORK])
+
+    from resnet_lab.model.analysis import analyze
+
+    report = analyze(models[FRAMEWORK], stem=spec.stem.name, block=spec.block.type)
+    facts = {
+        "model": cfg.model.name, "depth": report.depth, "params_total": report.params_total,
+        "gflops_per_image": report.flops / 1e9, "data": cfg.data.name, "image_shape": list(x.shape[1:]),
+        "batch_size": cfg.trainer.batch_size, "precision": precision, "jit_compile": cfg.trainer.jit_compile,
+        "backend": keras.backend.backend(), "keras": keras.__version__, "device": _device_name(),
+        "steps": cfg.bench.steps, "repeats": cfg.bench.repeats,
+    }
+    if not cfg.tracking.enabled:
+        return {**facts, **_measure(cfg, models, x, y, None)}
+
+    tracking.quiet_mlflow()
+    uri = tracking.resolve_uri(cfg.tracking.uri)
+    tags = {tracking.TAG_ROLE: "bench", "preset": cfg.model.name, "data": cfg.data.name}
+    with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or f"bench-{cfg.model.name}",
+                            tags=tags) as run:
+        run.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True)))
+        run.set_tags({"precision": precision, "keras_backend": facts["backend"], "keras": facts["keras"],
+                      "device": facts["device"], "depth": facts["depth"], "params_total": facts["params_total"]})
+        results = _measure(cfg, models, x, y, run)
+        run.log_metrics({k: v for k, v in results.items() if isinstance(v, (int, float)) and v == v}, step=0)
+        results["mlflow_run_id"] = run.run_id
+    return {**facts, **results}
+
+
+def _images(cfg: DictConfig):
+    """Enough training images for the longest fit, cycling the data set's training split."""
+    from resnet_lab.data import load_splits
+
+    splits = load_splits(cfg.data)
+    needed = cfg.trainer.batch_size * max(cfg.bench.steps, cfg.bench.warmup_steps)
+    index = np.arange(needed) % len(splits.y_train)
+    return splits.x_train[index], splits.y_train[index], splits.num_classes
+
+
+def _build(cfg: DictConfig, spec: Any, image_shape, num_classes: int, precision: str):
+    from resnet_lab.model.builder import build_model
+
+    return _compile(cfg, build_model(spec, image_shape, num_classes, precision=precision))
+
+
+def _compile(cfg: DictConfig, model: Any, jit_compile: Any = None) -> Any:
+    """The compile arguments of ``train``: the configured optimizer and schedule, logits loss, accuracy.
+
+    ``jit_compile`` overrides ``trainer.jit_compile`` (the seed baseline keeps Keras' own default).
+    """
+    import keras
+
+    from resnet_lab.optim import build_optimizer, build_schedule
+
+    schedule = build_schedule(cfg.schedule, cfg.optimizer.learning_rate, cfg.bench.steps, 1)
+    model.compile(
+        optimizer=build_optimizer(cfg.optimizer, schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=jit_compile or ("auto" if cfg.trainer.jit_compile is None else cfg.trainer.jit_compile),
+    )
+    return model
+
+
+def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: int, precision: str,
+              framework_model: Any) -> Any:
+    if name == "raw_fit":  # the same network and compile; only the framework around fit is missing
+        return _build(cfg, spec, image_shape, num_classes, precision)
+    from resnet_lab.model.seed_subclassed import seed_resnet
+
+    # As the seed writes it: float32, and compiled with Keras' default for XLA whatever trainer.* says.
+    seed = seed_resnet(list(spec.layer_dims), image_shape, num_classes)
+    if seed.count_params() != framework_model.count_params():
+        raise ConfigError("bench.baselines", list(cfg.bench.baselines),
+                          f"'seed' only with the seed's network (model=seed_resnet18 or seed_resnet34, unchanged); "
+                          f"model={cfg.model.name} has {framework_model.count_params():,} parameters, "
+                          f"the seed network {seed.count_params():,}")
+    return _compile(cfg, seed, jit_compile="auto")
+
+
+def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarray,
+             run: Optional[tracking.Run]) -> Dict[str, Any]:
+    from resnet_lab.callbacks import EpochLogger
+    from resnet_lab.runtime import device_peak_memory_bytes, host_peak_memory_bytes
+
+    subjects = [Subject(FRAMEWORK, models[FRAMEWORK], lambda: [EpochLogger(run)])]
+    subjects += [Subject(name, model, list) for name, model in models.items() if name != FRAMEWORK]
+    batch, steps, warmup = cfg.trainer.batch_size, cfg.bench.steps, cfg.bench.warmup_steps
+    framework = subjects[0]
+
+    # The framework's model first, alone, so that its memory peaks are its own.
+    _warm_up(framework, x[:warmup * batch], y[:warmup * batch], batch)
+    _timed_fit(framework, x[:steps * batch], y[:steps * batch], batch)
+    eval_images_per_s = _timed_predict(framework.model, x[:steps * batch], batch)
+    host_peak, device_peak = host_peak_memory_bytes(), device_peak_memory_bytes()
+
+    for subject in subjects[1:]:
+        _warm_up(subject, x[:warmup * batch], y[:warmup * batch], batch)
+    for repeat in range(cfg.bench.repeats):
+        for subject in subjects if repeat else subjects[1:]:
+            _timed_fit(subject, x[:steps * batch], y[:steps * batch], batch)
+
+    results: Dict[str, Any] = {
+        "train_images_per_s": statistics.median(framework.images_per_s),
+        "eval_images_per_s": eval_images_per_s,
+        "step_ms_median": 1000 * statistics.median(framework.step_s),
+        "first_step_s": framework.first_step_s,
+        "start_to_first_step_s": framework.start_to_first_step_s,
+        "host_peak_mb": host_peak / MB if host_peak is not None else None,
+        "device_peak_mb": device_peak / MB if device_peak is not None else None,
+    }
+    for subject in subjects[1:]:
+        speed = statistics.median(subject.images_per_s)
+        results[f"{subject.name}_train_images_per_s"] = speed
+        results[f"{subject.name}_step_ms_median"] = 1000 * statistics.median(subject.step_s)
+        if subject.name == "seed":
+            results["speedup_vs_seed"] = results["train_images_per_s"] / speed
+        else:  # positive: the framework is slower than a bare model.fit by this fraction
+            results["overhead_vs_raw_fit"] = 1.0 - results["train_images_per_s"] / speed
+    return results
+
+
+def _warm_up(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int) -> None:
+    """Untimed steps that trace and compile; the first one's duration is the compile cost."""
+    from resnet_lab.step_clock import StepClock
+
+    clock = StepClock()
+    subject.model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0,
+                      callbacks=[*subject.callbacks(), clock])
+    subject.first_step_s = clock.step_seconds()[0]
+    subject.start_to_first_step_s = clock.process_age_at_first_step
+
+
+def _timed_fit(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int) -> None:
+    from resnet_lab.step_clock import StepClock
+
+    clock = StepClock()
+    subject.model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0,
+                      callbacks=[*subject.callbacks(), clock])
+    subject.images_per_s.append(len(x) / clock.window_seconds())
+    subject.step_s.extend(clock.step_seconds())
+
+
+def _timed_predict(model: Any, x: np.ndarray, batch: int) -> float:
+    model.predict(x[:batch], batch_size=batch, verbose=0)  # compiles the inference function
+    started = time.perf_counter()
+    model.predict(x, batch_size=batch, verbose=0)  # returns NumPy: every batch has finished
+    return len(x) / (time.perf_counter() - started)
+
+
+def _device_name() -> str:
+    from resnet_lab.runtime import find_accelerator
+
+    accelerator = find_accelerator()
+    return accelerator.name if accelerator is not None else "cpu"
+
+
+def render(results: Dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(results, separators=(",", ":"))
+    shape = "x".join(str(d) for d in results["image_shape"])
+    lines = [
+        f"{results['model']} on {results['data']} {shape}, batch {results['batch_size']}, {results['precision']}, "
+        f"Keras {results['keras']} on {results['backend']}, {results['device']}",
+        f"  training   {results['train_images_per_s']:10.1f} images/s   step {results['step_ms_median']:.1f} ms "
+        f"(median)   first step {results['first_step_s']:.2f} s",
+        f"  inference  {results['eval_images_per_s']:10.1f} images/s",
+        f"  start to first step {_seconds(results['start_to_first_step_s'])}   "
+        f"host peak {_megabytes(results['host_peak_mb'])}   device peak {_megabytes(results['device_peak_mb'])}",
+    ]
+    if "seed_train_images_per_s" in results:
+        lines.append(f"  seed subclassed {results['seed_train_images_per_s']:7.1f} images/s   "
+                     f"framework is {results['speedup_vs_seed']:.2f}x as fast")
+    if "raw_fit_train_images_per_s" in results:
+        lines.append(f"  raw model.fit   {results['raw_fit_train_images_per_s']:7.1f} images/s   "
+                     f"framework overhead {100 * results['overhead_vs_raw_fit']:+.1f}%")
+    return "\n".join(lines)
+
+
+def _seconds(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
+
+
+def _megabytes(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:,.0f} MB"

@@ -1,0 +1,109 @@
+"""resnet-lab-bench: bench(cfg) in-process and the real command, against a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import REPO, TINY_DATA, TINY_MODEL, compose_config, tracking_overrides
+from resnet_lab.bench import bench, render
+from resnet_lab.errors import ConfigError
+
+TINY_BENCH = ["trainer.batch_size=16", "bench.steps=3", "bench.warmup_steps=1"]
+REQUIRED = {"train_images_per_s", "eval_images_per_s", "step_ms_median", "first_step_s"}
+
+
+def run_bench_cli(args: List[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The console script as installed runs exactly this function."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HYDRA_FULL_ERROR": "0", "PYTHONPATH": str(REPO / "src")}
+    code = "from resnet_lab.cli import bench_main; bench_main()"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_path):
+    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + TINY_BENCH + tracking_overrides(tmp_path)
+                         + ["bench.baselines=[raw_fit]", "bench.repeats=2"])
+    results = bench(cfg)
+
+    for key in REQUIRED | {"raw_fit_train_images_per_s"}:
+        assert results[key] > 0, key
+    assert results["first_step_s"] > results["step_ms_median"] / 1000  # tracing is in the first step only
+    assert results["host_peak_mb"] > 50 and results["start_to_first_step_s"] > 0
+    # overhead_vs_raw_fit is derived from the two speeds, not measured apart
+    assert results["overhead_vs_raw_fit"] == pytest.approx(
+        1 - results["train_images_per_s"] / results["raw_fit_train_images_per_s"])
+    assert results["image_shape"] == [8, 8, 1] and results["batch_size"] == 16
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
+    assert run.info.status == "FINISHED" and run.info.run_id == results["mlflow_run_id"]
+    assert run.data.tags["resnet_lab.role"] == "bench" and run.data.tags["precision"] == results["precision"]
+    assert run.data.tags["keras_backend"] == results["backend"] and run.data.tags["depth"] == "6"
+    assert run.data.metrics["train_images_per_s"] == pytest.approx(results["train_images_per_s"])
+    assert run.data.metrics["overhead_vs_raw_fit"] == pytest.approx(results["overhead_vs_raw_fit"])
+    assert run.data.params["bench.steps"] == "3"
+    assert "raw model.fit" in render(results, "text") and json.loads(render(results, "json")) == results
+
+
+def test_the_command_prints_one_json_line_and_logs_to_the_bench_experiment(tmp_path):
+    result = run_bench_cli(TINY_MODEL + TINY_DATA + TINY_BENCH + ["bench.format=json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    results = json.loads(lines[0])
+    assert REQUIRED <= set(results) and all(results[k] > 0 for k in REQUIRED)
+    assert 0 < results["start_to_first_step_s"] < 600
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]  # no Hydra output folders
+
+
+def test_a_seed_baseline_for_another_network_is_refused_before_any_run(tmp_path):
+    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + TINY_BENCH + tracking_overrides(tmp_path)
+                         + ["bench.baselines=[seed]"])
+    with pytest.raises(ConfigError, match=r"bench\.baselines=\['seed'\] is not allowed: 'seed' only with the "
+                                          r"seed's network .* model=cifar_resnet20 has"):
+        bench(cfg)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("bench.steps=0", r"bench\.steps=0 is not allowed: a positive integer"),
+    ("bench.format=xml", r"bench\.format='xml' is not allowed: one of 'text', 'json'"),
+    ("bench.baselines=[seed,torch]", r"bench\.baselines=\['seed', 'torch'\] is not allowed: a list drawn from "
+                                     r"'seed', 'raw_fit'"),
+    ("trainer.precision=fp8", r"trainer\.precision='fp8' is not allowed: one of .*'auto'"),
+])
+def test_bench_config_mistakes_name_the_key(tmp_path, override, message):
+    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + tracking_overrides(tmp_path) + [override])
+    with pytest.raises(ConfigError, match=message):
+        bench(cfg)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_starting_the_cli_imports_no_framework():
+    code = ("import sys, resnet_lab.cli; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax', 'mlflow', 'sklearn'}))")
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_the_seed_baseline_runs_beside_the_seed_preset(tmp_path):
+    cfg = compose_config("bench", ["model=seed_resnet18", "data.image_shape=[8,8,3]", "data.train_size=32",
+                                   "trainer.batch_size=8", "bench.steps=2", "bench.warmup_steps=1",
+                                   "bench.baselines=[seed,raw_fit]", "tracking.enabled=false"])
+    results = bench(cfg)
+    assert results["seed_train_images_per_s"] > 0 and results["speedup_vs_seed"] == pytest.approx(
+        results["train_images_per_s"] / results["seed_train_images_per_s"])
