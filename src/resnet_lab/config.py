@@ -243,15 +243,10 @@ class DescribeAppConfig:
 
 
 @dataclass
-class BenchAppConfig:
-    model: ModelConfig = MISSING
-    data: DataConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
-    schedule: ScheduleConfig = MISSING
-    trainer: TrainerConfig = MISSING
-    tracking: TrackingConfig = MISSING
+class BenchAppConfig(TrainAppConfig):
+    """Everything training composes, plus what and how to measure."""
+
     bench: BenchConfig = field(default_factory=BenchConfig)
-    seed: int = 42
 
 
 def register_configs(experiments_dir: Optional[Path] = None) -> None:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 from urllib.parse import urlsplit
 
 from resnet_lab.errors import ConfigError
@@ -305,17 +305,19 @@ def start_run(
         client.set_terminated(run.run_id, "FINISHED")
 
 
-def sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[Any]:
-    """The parent run that the sweep callback opened for this multirun, if any."""
+def _search(uri: str, experiment: str, filter_string: str, **kwargs: Any) -> List[Any]:
+    """Runs of one experiment matching an MLflow filter; none when the experiment does not exist yet."""
     client = client_for(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{TAG_ROLE}` = 'sweep' and tags.`{TAG_SWEEP_DIR}` = '{sweep_dir}'",
-        max_results=1,
-    )
+        return []
+    return list(client.search_runs([found.experiment_id], filter_string=filter_string, **kwargs))
+
+
+def sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[Any]:
+    """The parent run that the sweep callback opened for this multirun, if any."""
+    runs = _search(uri, experiment, f"tags.`{TAG_ROLE}` = 'sweep' and tags.`{TAG_SWEEP_DIR}` = '{sweep_dir}'",
+                   max_results=1)
     return runs[0] if runs else None
 
 
@@ -326,30 +328,16 @@ def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str
 
 def finished_twin(uri: str, experiment: str, identity: str):
     """The latest FINISHED training run with this config hash, if any (``tracking.skip_finished``)."""
-    client = client_for(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=(f"tags.`{TAG_CONFIG_HASH}` = '{identity}' and tags.`{TAG_ROLE}` = 'train' "
-                       "and attributes.status = 'FINISHED'"),
-        order_by=["attributes.start_time DESC"], max_results=1,
-    )
+    runs = _search(uri, experiment, f"tags.`{TAG_CONFIG_HASH}` = '{identity}' and tags.`{TAG_ROLE}` = 'train' "
+                                    "and attributes.status = 'FINISHED'",
+                   order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0] if runs else None
 
 
 def find_resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Any]:
     """The newest training run of this config that did not finish and says where its checkpoint is."""
-    client = client_for(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{TAG_CONFIG_HASH}` = '{config_hash}' and tags.`{TAG_ROLE}` = 'train'",
-        order_by=["attributes.start_time DESC"],
-    )
+    runs = _search(uri, experiment, f"tags.`{TAG_CONFIG_HASH}` = '{config_hash}' and tags.`{TAG_ROLE}` = 'train'",
+                   order_by=["attributes.start_time DESC"])
     unfinished = [r for r in runs if r.info.status != "FINISHED" and TAG_CHECKPOINT_DIR in r.data.tags]
     return unfinished[0] if unfinished else None
 

@@ -14,8 +14,8 @@ from resnet_lab import config as C
 from resnet_lab.errors import ConfigError
 
 
-def validate_train_config(cfg: Any) -> None:
-    reject_unknown_keys(cfg, C.TrainAppConfig)
+def validate_train_config(cfg: Any, schema: type = C.TrainAppConfig) -> None:
+    reject_unknown_keys(cfg, schema)
     validate_data(cfg.data)
     validate_model(cfg.model, cfg.data.image_shape, cfg.data.num_classes)
     validate_optimizer(cfg.optimizer)
@@ -310,7 +310,7 @@ def _positive(key: str, value: Any) -> None:
 
 def validate_bench_config(cfg: Any) -> None:
     """A benchmark composes the training groups, so it passes the training checks and its own."""
-    validate_train_config(cfg)
+    validate_train_config(cfg, C.BenchAppConfig)
     bench = cfg.bench
     for key in ("steps", "warmup_steps", "repeats"):
         _positive(f"bench.{key}", getattr(bench, key))
