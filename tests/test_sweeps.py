@@ -88,7 +88,7 @@ def test_a_rerun_with_skip_finished_trains_only_the_missing_jobs(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "already FINISHED with this config" in again.stderr
     client, parents, children = runs_of(tmp_path)
-    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-seed1", "cifar_resnet20-seed2"]  # 2, not 3
+    assert sorted(c.data.params["seed"] for c in children) == ["1", "2"]  # 2 runs trained, not 3
     rerun = next(p for p in parents if p.data.tags["resnet_lab.sweep_dir"].endswith("again"))
     assert rerun.data.tags["jobs"] == "2" and rerun.data.tags["jobs_skipped"] == "1"
     table = Path(client.download_artifacts(rerun.info.run_id, "comparison.csv")).read_text()
