@@ -6,7 +6,15 @@ import pytest
 
 from conftest import compose_config
 from resnet_lab import runtime
-from resnet_lab.runtime import Accelerator, choose_precision, cpu_supports_bf16, resolve_precision
+from resnet_lab.runtime import (
+    XLA_CPU_MIN_FLOPS_PER_LAYER,
+    Accelerator,
+    choose_jit_compile,
+    choose_precision,
+    cpu_supports_bf16,
+    resolve_jit_compile,
+    resolve_precision,
+)
 
 # Abridged /proc/cpuinfo entries as Linux prints them (two logical CPUs each).
 EPYC_AVX2 = """processor\t: 0
@@ -72,6 +80,34 @@ def test_auto_is_the_default_and_a_valid_choice():
     from resnet_lab.validation import validate_trainer
 
     validate_trainer(cfg.trainer)
+
+
+H100 = Accelerator("NVIDIA H100", bf16=True)
+# FLOPs per layer and image of models measured in benchmarks/README.md ("XLA on a CPU").
+CIFAR_RESNET20_8PX = 0.25e6  # XLA 0.77x as fast as TensorFlow's graph
+RESNET18_8PX = 1.2e6  # XLA 6.3x as fast
+
+
+@pytest.mark.parametrize("backend, accelerator, flops_per_layer, deterministic, expected", [
+    ("tensorflow", None, CIFAR_RESNET20_8PX, False, False),
+    ("tensorflow", None, RESNET18_8PX, False, True),
+    ("tensorflow", None, XLA_CPU_MIN_FLOPS_PER_LAYER, False, True),
+    ("tensorflow", H100, CIFAR_RESNET20_8PX, False, True),  # Keras compiles on a GPU as well
+    ("tensorflow", H100, RESNET18_8PX, True, False),  # XLA lacks deterministic versions of some ops
+    ("jax", None, CIFAR_RESNET20_8PX, True, True),  # JAX without XLA runs op by op
+    ("torch", H100, RESNET18_8PX, False, False),  # eager, as Keras' default; torch.compile is opt-in
+])
+def test_xla_is_chosen_where_it_trains_faster(backend, accelerator, flops_per_layer, deterministic, expected):
+    assert choose_jit_compile(backend, accelerator, flops_per_layer, deterministic) is expected
+
+
+def test_an_explicit_jit_compile_is_kept(monkeypatch):
+    monkeypatch.setattr(runtime, "find_accelerator", lambda: None)
+    monkeypatch.setattr(runtime, "keras_backend", lambda: "tensorflow")
+    assert resolve_jit_compile(True, flops_per_image=1e3, depth=10) is True
+    assert resolve_jit_compile(False, flops_per_image=1e12, depth=10) is False
+    assert resolve_jit_compile(None, flops_per_image=20 * RESNET18_8PX, depth=20) is True
+    assert resolve_jit_compile(None, flops_per_image=20 * CIFAR_RESNET20_8PX, depth=20) is False
 
 
 def test_memory_and_process_age_readings_are_plausible():

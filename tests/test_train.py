@@ -36,13 +36,18 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert int(params["arch.flops"]) > 0 and int(params["arch.activation_bytes"]) > 0
 
     tags = run.data.tags
+    assert tags["jit_compile"] == "False"  # a tiny model on a CPU: XLA would be slower (runtime.choose_jit_compile)
     assert tags["depth"] == "6" and tags["block"] == "basic" and tags["stem"] == "cifar"
     assert len(tags["resnet_lab.config_hash"]) == 16
     assert int(tags["params_total"]) > 0 and int(tags["flops"]) > 0 and tags["preset"] == "cifar_resnet20"
 
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"):
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds",
+                "epoch_train_seconds"):
         history = client.get_metric_history(run.info.run_id, key)
         assert [m.step for m in history] == [1, 2], key
+    whole, steps = (client.get_metric_history(run.info.run_id, key)[1].value
+                    for key in ("epoch_seconds", "epoch_train_seconds"))
+    assert 0 < steps < whole  # validation and checkpointing are not training time
     lr = [m.value for m in client.get_metric_history(run.info.run_id, "learning_rate")]
     assert lr[1] < lr[0]  # the default cosine schedule decays
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
@@ -96,3 +101,10 @@ def test_tracking_can_be_turned_off(tmp_path, tiny_train_overrides):
     assert "val_accuracy" in metrics
     assert not (tmp_path / "mlflow.db").exists()
     assert (tmp_path / "model.keras").exists()
+
+
+def test_throughput_leaves_out_the_compiling_first_epoch():
+    from resnet_lab.train import steady_images_per_s
+
+    assert steady_images_per_s([30.0, 2.0, 2.0], images_per_epoch=100) == pytest.approx(50.0)
+    assert steady_images_per_s([4.0], images_per_epoch=100) == pytest.approx(25.0)  # one epoch: all there is

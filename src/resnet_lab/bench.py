@@ -47,23 +47,25 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     validate_bench_config(cfg)  # before any run exists
     import keras
 
-    from resnet_lab.runtime import resolve_precision, seed_everything
+    from resnet_lab.model.analysis import analyze
+    from resnet_lab.model.builder import build_model
+    from resnet_lab.runtime import resolve_jit_compile, resolve_precision, seed_everything
 
     seed_everything(cfg.seed)
     precision = resolve_precision(cfg.trainer.precision)
     x, y, num_classes = _images(cfg)
     spec = OmegaConf.to_object(cfg.model)
-    models = {FRAMEWORK: _build(cfg, spec, x.shape[1:], num_classes, precision)}
+    network = build_model(spec, x.shape[1:], num_classes, precision=precision)
+    report = analyze(network, stem=spec.stem.name, block=spec.block.type)
+    jit_compile = resolve_jit_compile(cfg.trainer.jit_compile, report.flops, report.depth, cfg.trainer.deterministic)
+    models = {FRAMEWORK: _compile(cfg, network, num_classes, precision, jit_compile)}
     for name in cfg.bench.baselines:  # built before the run starts, so a mismatch leaves no run behind
-        models[name] = _baseline(name, cfg, spec, x.shape[1:], num_classes, precision, models[FRAMEWORK])
+        models[name] = _baseline(name, cfg, spec, x.shape[1:], num_classes, precision, jit_compile, network)
 
-    from resnet_lab.model.analysis import analyze
-
-    report = analyze(models[FRAMEWORK], stem=spec.stem.name, block=spec.block.type)
     facts = {
         "model": cfg.model.name, "depth": report.depth, "params_total": report.params_total,
         "gflops_per_image": report.flops / 1e9, "data": cfg.data.name, "image_shape": list(x.shape[1:]),
-        "batch_size": cfg.trainer.batch_size, "precision": precision, "jit_compile": cfg.trainer.jit_compile,
+        "batch_size": cfg.trainer.batch_size, "precision": precision, "jit_compile": jit_compile,
         "backend": keras.backend.backend(), "keras": keras.__version__, "device": _device_name(),
         "steps": cfg.bench.steps, "repeats": cfg.bench.repeats,
     }
@@ -94,53 +96,38 @@ def _images(cfg: DictConfig):
     return splits.x_train[index], splits.y_train[index], splits.num_classes
 
 
-def _build(cfg: DictConfig, spec: Any, image_shape, num_classes: int, precision: str):
-    from resnet_lab.model.builder import build_model
+def _compile(cfg: DictConfig, model: Any, num_classes: int, precision: str, jit_compile: Any) -> Any:
+    from resnet_lab.optim import compile_model
 
-    return _compile(cfg, build_model(spec, image_shape, num_classes, precision=precision))
-
-
-def _compile(cfg: DictConfig, model: Any, jit_compile: Any = None) -> Any:
-    """The compile arguments of ``train``: the configured optimizer and schedule, logits loss, accuracy.
-
-    ``jit_compile`` overrides ``trainer.jit_compile`` (the seed baseline keeps Keras' own default).
-    """
-    import keras
-
-    from resnet_lab.optim import build_optimizer, build_schedule
-
-    schedule = build_schedule(cfg.schedule, cfg.optimizer.learning_rate, cfg.bench.steps, 1)
-    model.compile(
-        optimizer=build_optimizer(cfg.optimizer, schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=jit_compile or ("auto" if cfg.trainer.jit_compile is None else cfg.trainer.jit_compile),
-    )
-    return model
+    return compile_model(model, cfg, num_classes, cfg.bench.steps, precision, jit_compile)
 
 
 def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: int, precision: str,
-              framework_model: Any) -> Any:
+              jit_compile: bool, framework_model: Any) -> Any:
     if name == "raw_fit":  # the same network and compile; only the framework around fit is missing
-        return _build(cfg, spec, image_shape, num_classes, precision)
+        from resnet_lab.model.builder import build_model
+
+        return _compile(cfg, build_model(spec, image_shape, num_classes, precision=precision), num_classes,
+                        precision, jit_compile)
     from resnet_lab.model.seed_subclassed import seed_resnet
 
-    # As the seed writes it: float32, and compiled with Keras' default for XLA whatever trainer.* says.
+    # As the seed writes it: float32, and compiled with Keras' own XLA rule whatever trainer.* says.
     seed = seed_resnet(list(spec.layer_dims), image_shape, num_classes)
     if seed.count_params() != framework_model.count_params():
         raise ConfigError("bench.baselines", list(cfg.bench.baselines),
                           f"'seed' only with the seed's network (model=seed_resnet18 or seed_resnet34, unchanged); "
                           f"model={cfg.model.name} has {framework_model.count_params():,} parameters, "
                           f"the seed network {seed.count_params():,}")
-    return _compile(cfg, seed, jit_compile="auto")
+    return _compile(cfg, seed, num_classes, "fp32", "auto")
 
 
 def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarray,
              run: Optional[tracking.Run]) -> Dict[str, Any]:
-    from resnet_lab.callbacks import EpochLogger
+    from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
     from resnet_lab.runtime import device_peak_memory_bytes, host_peak_memory_bytes
 
-    subjects = [Subject(FRAMEWORK, models[FRAMEWORK], lambda: [EpochLogger(run)])]
+    # The framework's model gets the callbacks of a training run (less checkpoints, which write files).
+    subjects = [Subject(FRAMEWORK, models[FRAMEWORK], lambda: [NonFiniteLossGuard(), EpochLogger(run)])]
     subjects += [Subject(name, model, list) for name, model in models.items() if name != FRAMEWORK]
     batch, steps, warmup = cfg.trainer.batch_size, cfg.bench.steps, cfg.bench.warmup_steps
     framework = subjects[0]
@@ -218,6 +205,7 @@ def render(results: Dict[str, Any], fmt: str) -> str:
     shape = "x".join(str(d) for d in results["image_shape"])
     lines = [
         f"{results['model']} on {results['data']} {shape}, batch {results['batch_size']}, {results['precision']}, "
+        f"XLA {'on' if results['jit_compile'] else 'off'}, "
         f"Keras {results['keras']} on {results['backend']}, {results['device']}",
         f"  training   {results['train_images_per_s']:10.1f} images/s   step {results['step_ms_median']:.1f} ms "
         f"(median)   first step {results['first_step_s']:.2f} s",

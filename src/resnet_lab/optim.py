@@ -145,3 +145,22 @@ def build_loss(num_classes: int, label_smoothing: float) -> keras.losses.Loss:
     if label_smoothing > 0:
         return SmoothedSparseCrossentropy(num_classes, label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def compile_model(model: keras.Model, cfg: Any, num_classes: int, steps_per_epoch: int, precision: str,
+                  jit_compile: Union[bool, str]) -> keras.Model:
+    """Compile ``model`` as every training run does: L2 terms (``weight_decay_mode=l2``), the optimizer
+    and schedule, loss scaling under float16, the (smoothed) cross-entropy on logits and accuracy.
+
+    ``cfg`` is the whole run config (``optimizer``, ``schedule``, ``trainer``); training and the
+    benchmark both compile through here, so the benchmark times the work a run does. ``jit_compile``
+    is passed to Keras (``"auto"`` leaves XLA to Keras' own rule).
+    """
+    apply_l2(model, cfg.optimizer)
+    schedule = build_schedule(cfg.schedule, cfg.optimizer.learning_rate, steps_per_epoch, cfg.trainer.epochs)
+    optimizer = build_optimizer(cfg.optimizer, schedule)
+    if precision == "mixed_fp16":  # float16 gradients underflow without dynamic loss scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss=build_loss(num_classes, cfg.trainer.label_smoothing),
+                  metrics=["accuracy"], jit_compile=jit_compile)
+    return model

@@ -1,4 +1,5 @@
-"""What the machine and the Keras backend offer: precision, seeding, determinism, data parallelism, memory.
+"""What the machine and the Keras backend offer: precision, XLA, seeding, determinism, data parallelism,
+memory.
 
 Nothing here imports TensorFlow unless TensorFlow is the Keras backend: on JAX or PyTorch a run
 must never pay for (or grab a GPU through) a TensorFlow import it does not use.
@@ -18,6 +19,11 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # NVIDIA GPUs compute in bf16 from Ampere (compute capability 8.0) on.
 BF16_MIN_COMPUTE_CAPABILITY = (8, 0)
 CPUINFO = Path("/proc/cpuinfo")
+# XLA on a CPU pays off only when each layer has enough work per image. Measured on a 2-core AVX2 EPYC
+# with TensorFlow 2.21 (benchmarks/README.md, "XLA on a CPU"): CIFAR ResNets on 8x8 images (about 0.3
+# MFLOPs per layer and image) trained 0.6-0.8x as fast with XLA as in TensorFlow's graph; every model
+# from 1 MFLOP per layer and image on trained 1.2-6x as fast.
+XLA_CPU_MIN_FLOPS_PER_LAYER = 0.5e6
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,33 @@ def resolve_precision(requested: str) -> str:
     except OSError:  # not Linux: no flags to read, so no claim of bf16 support
         cpuinfo = ""
     return choose_precision(cpuinfo, find_accelerator())
+
+
+def choose_jit_compile(backend: str, accelerator: Optional[Accelerator], flops_per_layer: float,
+                       deterministic: bool) -> bool:
+    """``trainer.jit_compile`` left unset: compile with XLA where that trains faster.
+
+    JAX always compiles (without XLA it runs op by op); PyTorch runs eagerly, as Keras' own default
+    does (``torch.compile`` is for ``jit_compile=true``). TensorFlow compiles on an accelerator, never
+    with deterministic ops (XLA has no deterministic version of some), and on a CPU only when each
+    layer does enough work per image to repay XLA's per-kernel cost (Keras itself never uses XLA on
+    a CPU, which leaves 1.4-6x on the table for ImageNet-style ResNets).
+    """
+    if backend == "torch":
+        return False
+    if backend == "jax":
+        return True
+    if deterministic:
+        return False
+    return accelerator is not None or flops_per_layer >= XLA_CPU_MIN_FLOPS_PER_LAYER
+
+
+def resolve_jit_compile(requested: Optional[bool], flops_per_image: float, depth: int,
+                        deterministic: bool = False) -> bool:
+    """Whether a run compiles with XLA: ``requested`` itself, or this machine's choice when it is None."""
+    if requested is not None:
+        return requested
+    return choose_jit_compile(keras_backend(), find_accelerator(), flops_per_image / max(1, depth), deterministic)
 
 
 def find_accelerator() -> Optional[Accelerator]:

@@ -86,8 +86,8 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
     from resnet_lab.data.augment import with_augmentation
     from resnet_lab.model.analysis import analyze
     from resnet_lab.model.builder import build_model
-    from resnet_lab.optim import apply_l2, build_loss, build_optimizer, build_schedule
-    from resnet_lab.runtime import distribution_scope, resolve_precision, seed_everything
+    from resnet_lab.optim import compile_model
+    from resnet_lab.runtime import distribution_scope, resolve_jit_compile, resolve_precision, seed_everything
 
     trainer = cfg.trainer
     seed_everything(cfg.seed, trainer.deterministic)  # TensorFlow-free on other backends
@@ -104,24 +104,16 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
                  report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9,
                  f", {replicas} replicas" if replicas > 1 else "")
+        jit_compile = resolve_jit_compile(trainer.jit_compile, report.flops, report.depth, trainer.deterministic)
+        log.info("XLA %s (trainer.jit_compile=%s)", "on" if jit_compile else "off", trainer.jit_compile)
         if run is not None and not (resumed and run.client.get_run(run.run_id).data.params):
             _log_setup(run, cfg, report, overrides, network)  # once: MLflow refuses to change a param
-            run.set_tags({"precision": precision, "keras_backend": keras.backend.backend()})
+            run.set_tags({"precision": precision, "jit_compile": jit_compile, "keras_backend": keras.backend.backend()})
 
         model = with_augmentation(network, cfg.data.augment)
-        apply_l2(model, cfg.optimizer)
         batches = math.ceil(len(splits.y_train) / trainer.batch_size)
         steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
-        schedule = build_schedule(cfg.schedule, cfg.optimizer.learning_rate, steps_per_epoch, trainer.epochs)
-        optimizer = build_optimizer(cfg.optimizer, schedule)
-        if precision == "mixed_fp16":  # float16 gradients underflow without dynamic loss scaling
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(
-            optimizer=optimizer,
-            loss=build_loss(splits.num_classes, trainer.label_smoothing),
-            metrics=["accuracy"],
-            jit_compile="auto" if trainer.jit_compile is None else trainer.jit_compile,
-        )
+        compile_model(model, cfg, splits.num_classes, steps_per_epoch, precision, jit_compile)
         if state is not None and state.last is not None:
             model.optimizer.build(model.trainable_variables)
             load_variables(checkpoint_dir / state.last, training_variables(model))  # the step count included
@@ -168,8 +160,9 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         "test_accuracy": float(test_accuracy),
         "train_seconds": train_seconds,
     }
-    if epoch_logger.epochs_done:
-        metrics["train_images_per_s"] = epoch_logger.epochs_done * steps_per_epoch * trainer.batch_size / train_seconds
+    if epoch_logger.train_seconds:
+        images_per_epoch = min(len(splits.y_train), steps_per_epoch * trainer.batch_size)
+        metrics["train_images_per_s"] = steady_images_per_s(epoch_logger.train_seconds, images_per_epoch)
     log.info("test accuracy %.4f, test loss %.4f (%.1f s of training)", test_accuracy, test_loss, train_seconds)
     if run is not None:
         run.log_metrics({k: v for k, v in metrics.items() if k not in final}, step=len(history))
@@ -180,6 +173,13 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         output_dir.mkdir(parents=True, exist_ok=True)
         network.save(output_dir / "model.keras")
     return metrics
+
+
+def steady_images_per_s(epoch_train_seconds: Sequence[float], images_per_epoch: int) -> float:
+    """Training images per second over the epochs after the first, which also traces and compiles
+    (over that first epoch when it is the only one); validation never counts."""
+    steady = list(epoch_train_seconds[1:]) or list(epoch_train_seconds)
+    return images_per_epoch * len(steady) / sum(steady)
 
 
 def _log_unlogged_epochs(run: tracking.Run, history: List[Dict[str, float]]) -> None:
