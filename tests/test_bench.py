@@ -53,6 +53,19 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_path)
     assert "raw model.fit" in render(results, "text") and json.loads(render(results, "json")) == results
 
 
+def test_the_other_xla_baseline_reports_what_xla_gives_this_model(tmp_path):
+    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + TINY_BENCH
+                         + ["bench.baselines=[other_xla]", "tracking.enabled=false"])
+    results = bench(cfg)
+
+    with_xla, without = results["train_images_per_s"], results["other_xla_train_images_per_s"]
+    if not results["jit_compile"]:  # on a CPU the tiny model trains without XLA; the baseline has it
+        with_xla, without = without, with_xla
+    assert results["xla_speedup"] == pytest.approx(with_xla / without)
+    assert results["other_xla_first_step_s"] > 0
+    assert "XLA trains" in render(results, "text")
+
+
 def test_the_command_prints_one_json_line_and_logs_to_the_bench_experiment(tmp_path):
     result = run_bench_cli(TINY_MODEL + TINY_DATA + TINY_BENCH + ["bench.format=json"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -14,7 +14,7 @@ import logging
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from resnet_lab import tracking
 from resnet_lab.errors import ConfigError
 from resnet_lab.validation import validate_bench_config
+
+if TYPE_CHECKING:
+    from resnet_lab.step_clock import StepClock
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
         "steps": cfg.bench.steps, "repeats": cfg.bench.repeats,
     }
     if not cfg.tracking.enabled:
-        return {**facts, **_measure(cfg, models, x, y, None)}
+        return {**facts, **_measure(cfg, models, x, y, None, jit_compile)}
 
     tracking.quiet_mlflow()
     uri = tracking.resolve_uri(cfg.tracking.uri)
@@ -80,7 +83,7 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
         run.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True)))
         run.set_tags({"precision": precision, "keras_backend": facts["backend"], "keras": facts["keras"],
                       "device": facts["device"], "depth": facts["depth"], "params_total": facts["params_total"]})
-        results = _measure(cfg, models, x, y, run)
+        results = _measure(cfg, models, x, y, run, jit_compile)
         run.log_metrics({k: v for k, v in results.items() if isinstance(v, (int, float)) and v == v}, step=0)
         results["mlflow_run_id"] = run.run_id
     return {**facts, **results}
@@ -104,11 +107,13 @@ def _compile(cfg: DictConfig, model: Any, num_classes: int, precision: str, jit_
 
 def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: int, precision: str,
               jit_compile: bool, framework_model: Any) -> Any:
-    if name == "raw_fit":  # the same network and compile; only the framework around fit is missing
+    if name in ("raw_fit", "other_xla"):
+        # raw_fit: the same network and compile, only the framework around fit is missing;
+        # other_xla: the same network and training, compiled with the other XLA choice.
         from resnet_lab.model.builder import build_model
 
         return _compile(cfg, build_model(spec, image_shape, num_classes, precision=precision), num_classes,
-                        precision, jit_compile)
+                        precision, jit_compile if name == "raw_fit" else not jit_compile)
     from resnet_lab.model.seed_subclassed import seed_resnet
 
     # As the seed writes it: float32, and compiled with Keras' own XLA rule whatever trainer.* says.
@@ -122,7 +127,7 @@ def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: i
 
 
 def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarray,
-             run: Optional[tracking.Run]) -> Dict[str, Any]:
+             run: Optional[tracking.Run], jit_compile: bool) -> Dict[str, Any]:
     from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
     from resnet_lab.runtime import device_peak_memory_bytes, host_peak_memory_bytes
 
@@ -133,16 +138,16 @@ def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarr
     framework = subjects[0]
 
     # The framework's model first, alone, so that its memory peaks are its own.
-    _warm_up(framework, x[:warmup * batch], y[:warmup * batch], batch)
-    _timed_fit(framework, x[:steps * batch], y[:steps * batch], batch)
+    _warm_up(framework, x[:warmup * batch], y[:warmup * batch], batch, cfg.seed)
+    _timed_fit(framework, x[:steps * batch], y[:steps * batch], batch, cfg.seed)
     eval_images_per_s = _timed_predict(framework.model, x[:steps * batch], batch)
     host_peak, device_peak = host_peak_memory_bytes(), device_peak_memory_bytes()
 
     for subject in subjects[1:]:
-        _warm_up(subject, x[:warmup * batch], y[:warmup * batch], batch)
+        _warm_up(subject, x[:warmup * batch], y[:warmup * batch], batch, cfg.seed)
     for repeat in range(cfg.bench.repeats):
         for subject in subjects if repeat else subjects[1:]:
-            _timed_fit(subject, x[:steps * batch], y[:steps * batch], batch)
+            _timed_fit(subject, x[:steps * batch], y[:steps * batch], batch, cfg.seed)
 
     results: Dict[str, Any] = {
         "train_images_per_s": statistics.median(framework.images_per_s),
@@ -157,38 +162,49 @@ def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarr
         speed = statistics.median(subject.images_per_s)
         results[f"{subject.name}_train_images_per_s"] = speed
         results[f"{subject.name}_step_ms_median"] = 1000 * statistics.median(subject.step_s)
+        results[f"{subject.name}_first_step_s"] = subject.first_step_s
         if subject.name == "seed":
             results["speedup_vs_seed"] = results["train_images_per_s"] / speed
-        else:  # positive: the framework is slower than a bare model.fit by this fraction
+        elif subject.name == "raw_fit":  # positive: the framework is slower than a bare model.fit by this fraction
             results["overhead_vs_raw_fit"] = 1.0 - results["train_images_per_s"] / speed
+        else:  # XLA's images/s over the graph's, whichever of them the framework's model uses
+            ratio = results["train_images_per_s"] / speed
+            results["xla_speedup"] = ratio if jit_compile else 1.0 / ratio
     return results
 
 
-def _warm_up(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int) -> None:
-    """Untimed steps that trace and compile; the first one's duration is the compile cost."""
+def _fit(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> StepClock:
+    """One epoch over ``x``; the framework's model is fed as training feeds it, the baselines as usual."""
+    from resnet_lab.data.feeding import training_feed
     from resnet_lab.step_clock import StepClock
 
     clock = StepClock()
-    subject.model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0,
-                      callbacks=[*subject.callbacks(), clock])
+    data = training_feed(x, y, batch, seed) if subject.name == FRAMEWORK else {
+        "x": x, "y": y, "batch_size": batch, "shuffle": True}
+    subject.model.fit(**data, epochs=1, verbose=0, callbacks=[*subject.callbacks(), clock])
+    clock.returned = time.perf_counter()
+    return clock
+
+
+def _warm_up(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> None:
+    """Untimed steps that trace and compile; the first one's duration is the compile cost."""
+    clock = _fit(subject, x, y, batch, seed)
     subject.first_step_s = clock.step_seconds()[0]
     subject.start_to_first_step_s = clock.process_age_at_first_step
 
 
-def _timed_fit(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int) -> None:
-    from resnet_lab.step_clock import StepClock
-
-    clock = StepClock()
-    subject.model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0,
-                      callbacks=[*subject.callbacks(), clock])
+def _timed_fit(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> None:
+    clock = _fit(subject, x, y, batch, seed)
     subject.images_per_s.append(len(x) / clock.window_seconds())
     subject.step_s.extend(clock.step_seconds())
 
 
 def _timed_predict(model: Any, x: np.ndarray, batch: int) -> float:
-    model.predict(x[:batch], batch_size=batch, verbose=0)  # compiles the inference function
+    from resnet_lab.data.feeding import feed
+
+    model.predict(**feed(x[:batch], None, batch), verbose=0)  # compiles the inference function
     started = time.perf_counter()
-    model.predict(x, batch_size=batch, verbose=0)  # returns NumPy: every batch has finished
+    model.predict(**feed(x, None, batch), verbose=0)  # returns NumPy: every batch has finished
     return len(x) / (time.perf_counter() - started)
 
 
@@ -216,6 +232,11 @@ def render(results: Dict[str, Any], fmt: str) -> str:
     if "seed_train_images_per_s" in results:
         lines.append(f"  seed subclassed {results['seed_train_images_per_s']:7.1f} images/s   "
                      f"framework is {results['speedup_vs_seed']:.2f}x as fast")
+    if "other_xla_train_images_per_s" in results:
+        lines.append(f"  XLA {'off' if results['jit_compile'] else 'on '}         "
+                     f"{results['other_xla_train_images_per_s']:7.1f} images/s   "
+                     f"XLA trains {results['xla_speedup']:.2f}x as fast, first step "
+                     f"{results['other_xla_first_step_s']:.2f} s")
     if "raw_fit_train_images_per_s" in results:
         lines.append(f"  raw model.fit   {results['raw_fit_train_images_per_s']:7.1f} images/s   "
                      f"framework overhead {100 * results['overhead_vs_raw_fit']:+.1f}%")

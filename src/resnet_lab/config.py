@@ -33,7 +33,8 @@ DESCRIBE_FORMATS = ("text", "json")
 COMPARE_FORMATS = ("text", "markdown", "csv", "json")
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")  # MLflow's run states
 BENCH_FORMATS = ("text", "json")
-BENCH_BASELINES = ("seed", "raw_fit")  # the seed's subclassed model; model.fit without the framework
+BENCH_BASELINES = ("seed", "raw_fit", "other_xla")  # the seed's subclassed model; model.fit without the
+# framework; the same model compiled with the other XLA choice
 
 
 @dataclass
@@ -213,7 +214,7 @@ class BenchConfig:
     steps: int = 20  # timed training (and inference) steps per measurement, after the warm-up
     warmup_steps: int = 2  # untimed steps first: tracing and compilation happen here
     repeats: int = 1  # timed measurements per model, taken in turns; the median is reported
-    baselines: List[str] = field(default_factory=list)  # measured in the same process: seed | raw_fit
+    baselines: List[str] = field(default_factory=list)  # measured in the same process: seed | raw_fit | other_xla
     format: str = "text"  # text | json (one line)
 
 

@@ -26,6 +26,7 @@ class StepClock(keras.callbacks.Callback):
         self.begin: Optional[float] = None
         self.ends: List[float] = []
         self.end: Optional[float] = None
+        self.returned: Optional[float] = None  # set by the caller once fit has returned
         self.process_age_at_first_step: Optional[float] = None  # the command's start-up cost
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -44,5 +45,6 @@ class StepClock(keras.callbacks.Callback):
         return [b - a for a, b in zip(marks, marks[1:])]
 
     def window_seconds(self) -> float:
-        """First step's start to the end of the fit, epoch-end callbacks included."""
-        return self.end - self.begin
+        """First step's start to the end of the fit: epoch-end callbacks included, and the input
+        pipeline's teardown too where the caller noted when ``fit`` returned."""
+        return (self.returned or self.end) - self.begin

@@ -84,6 +84,7 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
     from resnet_lab.checkpoints import Checkpointer, load_state, load_variables, training_variables
     from resnet_lab.data import load_splits
     from resnet_lab.data.augment import with_augmentation
+    from resnet_lab.data.feeding import feed, training_feed, validation
     from resnet_lab.model.analysis import analyze
     from resnet_lab.model.builder import build_model
     from resnet_lab.optim import compile_model
@@ -126,14 +127,13 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
         done = checkpointer.state.epochs_done
         started = time.perf_counter()
         if done < trainer.epochs and not checkpointer.state.stopped_early:
+            capped = steps_per_epoch < batches  # then each epoch goes on where the last one stopped
             model.fit(
-                splits.x_train, splits.y_train,
-                validation_data=(splits.x_val, splits.y_val),
-                batch_size=trainer.batch_size,
+                **training_feed(splits.x_train, splits.y_train, trainer.batch_size, cfg.seed, repeat=capped),
+                validation_data=validation(splits.x_val, splits.y_val, trainer.batch_size),
                 epochs=trainer.epochs,
                 initial_epoch=done,
-                steps_per_epoch=trainer.steps_per_epoch and steps_per_epoch,
-                shuffle=True,
+                steps_per_epoch=steps_per_epoch if capped else None,
                 callbacks=[NonFiniteLossGuard(), epoch_logger],
                 verbose=_verbosity(trainer.verbose),
             )
@@ -146,9 +146,9 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
             load_variables(checkpoint_dir / checkpointer.state.best, model.weights)
             log.info("testing the best checkpoint: epoch %d, %s %.4f", checkpointer.state.best_epoch,
                      trainer.monitor, checkpointer.state.best_value)
-        test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test, batch_size=trainer.batch_size,
+        test_loss, test_accuracy = model.evaluate(**feed(splits.x_test, splits.y_test, trainer.batch_size),
                                                   verbose=0)
-        logits = model.predict(splits.x_test, batch_size=trainer.batch_size, verbose=0)
+        logits = model.predict(**feed(splits.x_test, None, trainer.batch_size), verbose=0)
 
     final = dict(history[-1])
     metrics = {

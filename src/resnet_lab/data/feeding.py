@@ -1,0 +1,67 @@
+"""How in-memory arrays reach ``fit``, ``evaluate`` and ``predict``: the keyword arguments for them.
+
+On the JAX and PyTorch backends the arrays go to Keras as they are. On TensorFlow, Keras would turn
+them into a ``tf.data`` pipeline that autotunes its prefetching, and in TensorFlow 2.21 tearing down
+such an iterator waits for the autotuner's next wake-up, whose period doubles from 10 ms: a fit, an
+epoch or a validation pass that takes t seconds ends at the next 10 ms x 2^k, up to twice t (measured:
+10-step fits that trained in 20.5 s returned after 40.96 s; benchmarks/README.md, "Input pipeline").
+So on TensorFlow the batches come from a pipeline of our own with autotuning off: shuffled indices,
+batches gathered from one in-memory copy, two batches prefetched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from resnet_lab.runtime import keras_backend
+
+PREFETCH_BATCHES = 2  # enough to have the next batch ready while a step runs
+
+
+def training_feed(x: np.ndarray, y: np.ndarray, batch_size: int, seed: Optional[int] = None,
+                  repeat: bool = False) -> Dict[str, Any]:
+    """Keyword arguments for ``fit``: the training images in a new random order every epoch (drawn from
+    ``seed`` on TensorFlow, from Keras' seeded generator elsewhere); ``repeat`` cycles them without end,
+    for ``fit`` with a ``steps_per_epoch`` shorter than the data."""
+    if keras_backend() != "tensorflow":
+        return {"x": x, "y": y, "batch_size": batch_size, "shuffle": True}
+    # shuffle=False: the pipeline draws the order itself (Keras would warn about shuffling a Dataset)
+    return {"x": _tf_batches(x, y, batch_size, shuffle=True, seed=seed, repeat=repeat), "shuffle": False}
+
+
+def feed(x: np.ndarray, y: Optional[np.ndarray], batch_size: int) -> Dict[str, Any]:
+    """Keyword arguments for ``evaluate`` (with labels ``y``) or ``predict`` (``y`` None), in order."""
+    if keras_backend() != "tensorflow":
+        return {"x": x, "batch_size": batch_size, **({} if y is None else {"y": y})}
+    return {"x": _tf_batches(x, y, batch_size, shuffle=False, seed=None, repeat=False)}
+
+
+def validation(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
+    """``validation_data`` for ``fit``: the arrays, or on TensorFlow the same pipeline as ``feed``'s."""
+    if keras_backend() != "tensorflow":
+        return (x, y)
+    return _tf_batches(x, y, batch_size, shuffle=False, seed=None, repeat=False)
+
+
+def _tf_batches(x: np.ndarray, y: Optional[np.ndarray], batch_size: int, shuffle: bool, seed: Optional[int],
+                repeat: bool) -> Any:
+    import tensorflow as tf
+
+    images = tf.constant(x)
+    labels = None if y is None else tf.constant(y)
+    order = tf.data.Dataset.range(len(x))
+    if shuffle:
+        order = order.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        order = order.repeat()
+
+    def gather(indices):
+        if labels is None:
+            return tf.gather(images, indices)
+        return tf.gather(images, indices), tf.gather(labels, indices)
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return order.batch(batch_size).map(gather).prefetch(PREFETCH_BATCHES).with_options(options)
