@@ -1,10 +1,12 @@
 """bench(cfg) -> results: how fast a composed model trains and predicts, warm-up excluded.
 
-The model is built, compiled and fitted the way ``train`` does it (builder, ``optim``, the MLflow
-epoch logger), from in-memory images. In the same process it can measure two baselines on the
-same data: the seed's subclassed network (``seed``) and ``model.fit`` on the built model with
-none of the framework around it (``raw_fit``). Timed measurements of all models take turns, so
-a neighbour's load on a shared machine falls on all of them alike.
+The model is built, compiled, fed and fitted the way ``train`` does it (builder, XLA choice,
+``optim.compile_model``, ``data.feeding``, the NaN guard and the MLflow epoch logger), from
+in-memory images. In the same process it can measure baselines on the same data: the seed's
+subclassed network (``seed``), ``model.fit`` on the built model with none of the framework around
+it (``raw_fit``), and the framework's model with XLA switched the other way (``other_xla``).
+Timed measurements of all models take turns, so a neighbour's load on a shared machine falls on
+all of them alike.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or f"bench-{cfg.model.name}",
                             tags=tags) as run:
         run.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True)))
-        run.set_tags({"precision": precision, "keras_backend": facts["backend"], "keras": facts["keras"],
+        run.set_tags({"precision": precision, "jit_compile": jit_compile, "keras_backend": facts["backend"],
+                      "keras": facts["keras"],
                       "device": facts["device"], "depth": facts["depth"], "params_total": facts["params_total"]})
         results = _measure(cfg, models, x, y, run, jit_compile)
         run.log_metrics({k: v for k, v in results.items() if isinstance(v, (int, float)) and v == v}, step=0)
