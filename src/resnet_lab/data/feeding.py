@@ -49,8 +49,9 @@ def _tf_batches(x: np.ndarray, y: Optional[np.ndarray], batch_size: int, shuffle
                 repeat: bool) -> Any:
     import tensorflow as tf
 
-    images = tf.constant(x)
-    labels = None if y is None else tf.constant(y)
+    with tf.device("/cpu:0"):  # tf.data runs on the host: a copy in GPU memory would travel back
+        images = tf.constant(x)
+        labels = None if y is None else tf.constant(y)
     order = tf.data.Dataset.range(len(x))
     if shuffle:
         order = order.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
