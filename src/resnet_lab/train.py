@@ -106,7 +106,8 @@ def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir
                  report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9,
                  f", {replicas} replicas" if replicas > 1 else "")
         jit_compile = resolve_jit_compile(trainer.jit_compile, report.flops, report.depth, trainer.deterministic)
-        log.info("XLA %s (trainer.jit_compile=%s)", "on" if jit_compile else "off", trainer.jit_compile)
+        log.info("XLA %s (%s)", "on" if jit_compile else "off", "chosen for this model and machine"
+                 if trainer.jit_compile is None else f"trainer.jit_compile={trainer.jit_compile}")
         if run is not None and not (resumed and run.client.get_run(run.run_id).data.params):
             _log_setup(run, cfg, report, overrides, network)  # once: MLflow refuses to change a param
             run.set_tags({"precision": precision, "jit_compile": jit_compile, "keras_backend": keras.backend.backend()})
