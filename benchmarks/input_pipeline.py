@@ -49,7 +49,8 @@ def main() -> None:
             started = time.perf_counter()
             models[name].fit(**feed(), epochs=1, verbose=0, callbacks=[marks])
             returned = time.perf_counter()
-            print(f"{name:16s} fit returned after {returned - started:6.2f} s; steps {marks.ends[-1] - marks.first:6.2f} s; "
+            print(f"{name:16s} fit returned after {returned - started:6.2f} s; "
+                  f"steps {marks.ends[-1] - marks.first:6.2f} s; "
                   f"wait after the last step {returned - marks.ends[-1]:6.2f} s", flush=True)
 
 
