@@ -2,9 +2,9 @@
 
 On the JAX and PyTorch backends the arrays go to Keras as they are. On TensorFlow, Keras would turn
 them into a ``tf.data`` pipeline that autotunes its prefetching, and in TensorFlow 2.21 tearing down
-such an iterator waits for the autotuner's next wake-up, whose period doubles from 10 ms: a fit, an
-epoch or a validation pass that takes t seconds ends at the next 10 ms x 2^k, up to twice t (measured:
-10-step fits that trained in 20.5 s returned after 40.96 s; benchmarks/README.md, "Input pipeline").
+such an iterator can wait for the autotuner's next wake-up, whose period doubles from 10 ms: a fit,
+an epoch or a validation pass can take up to twice its length (measured: 10-step fits whose steps
+took about 20.5 s returned at 40.96 s, five times in six; benchmarks/README.md, "Input pipeline").
 So on TensorFlow the batches come from a pipeline of our own with autotuning off: shuffled indices,
 batches gathered from one in-memory copy, two batches prefetched.
 """
