@@ -17,8 +17,8 @@ from conftest import TINY_DATA, TINY_MODEL
 from test_cli import BIN, run_cli
 
 EPOCHS = 4
-# Enough images that an epoch lasts a moment, so the signal lands inside the run.
-ARGS = [*TINY_MODEL, *TINY_DATA, "data.train_size=2048", f"trainer.epochs={EPOCHS}", "trainer.batch_size=32",
+# Enough images that an epoch lasts seconds even on a fast machine, so the signal lands inside the run.
+ARGS = [*TINY_MODEL, *TINY_DATA, "data.train_size=8192", f"trainer.epochs={EPOCHS}", "trainer.batch_size=32",
         "trainer.verbose=0", "tracking.experiment=faults"]
 
 
