@@ -42,7 +42,7 @@ def validation(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
     """``validation_data`` for ``fit``: the arrays, or on TensorFlow the same pipeline as ``feed``'s."""
     if keras_backend() != "tensorflow":
         return (x, y)
-    return _tf_batches(x, y, batch_size, shuffle=False, seed=None, repeat=False)
+    return feed(x, y, batch_size)["x"]
 
 
 def _tf_batches(x: np.ndarray, y: Optional[np.ndarray], batch_size: int, shuffle: bool, seed: Optional[int],
