@@ -46,7 +46,7 @@ def main() -> None:
         first[jit] = time.perf_counter() - started
         model.train_on_batch(x, y)
         models[jit] = model
-    gflop = analyze(models[False]).flops / 1e9 * batch
+    gflop = analyze(models[False], spec=spec).flops / 1e9 * batch
     times = {jit: [] for jit in models}
     for _ in range(steps):
         for jit, model in models.items():

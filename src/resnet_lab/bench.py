@@ -61,7 +61,7 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     x, y, num_classes = _images(cfg)
     spec = OmegaConf.to_object(cfg.model)
     network = build_model(spec, x.shape[1:], num_classes, precision=precision)
-    report = analyze(network, stem=spec.stem.name, block=spec.block.type)
+    report = analyze(network, spec=spec)
     jit_compile = resolve_jit_compile(cfg.trainer.jit_compile, report.flops, report.depth, cfg.trainer.deterministic)
     models = {FRAMEWORK: _compile(cfg, network, num_classes, precision, jit_compile)}
     for name in cfg.bench.baselines:  # built before the run starts, so a mismatch leaves no run behind

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from resnet_lab import tracking
-from resnet_lab.config import COMPARE_FORMATS, RUN_STATUSES
 from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.validation import validate_compare_config
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +166,7 @@ def compare(cfg: Any) -> str:
     c = cfg.compare
     metrics = list(c.metrics)
     columns = columns_for(metrics)
-    if c.format not in COMPARE_FORMATS:
-        raise ConfigError("compare.format", c.format, "one of " + ", ".join(map(repr, COMPARE_FORMATS)))
-    if c.sort not in columns:
-        raise ConfigError("compare.sort", c.sort, "a column: " + ", ".join(columns))
-    if c.status is not None and c.status not in RUN_STATUSES:
-        raise ConfigError("compare.status", c.status, "null or one of " + ", ".join(map(repr, RUN_STATUSES)))
+    validate_compare_config(cfg)
     tracking.quiet_mlflow()
     uri = tracking.resolve_uri(cfg.tracking.uri)
     tracking.check_reachable(uri)

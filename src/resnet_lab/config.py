@@ -14,8 +14,11 @@ from typing import Dict, List, Optional
 
 from omegaconf import MISSING
 
+from resnet_lab.data.registry import DATASETS  # noqa: F401 - the names come with their loaders
+from resnet_lab.model.kinds import BLOCK_KINDS
+
 # Allowed values, shared by validation, the builder and the docs.
-BLOCK_TYPES = ("basic", "bottleneck", "preact_basic", "preact_bottleneck")
+BLOCK_TYPES = tuple(BLOCK_KINDS)  # basic, bottleneck, preact_basic, preact_bottleneck
 STRIDE_PLACEMENTS = ("3x3", "1x1")
 SHORTCUTS = ("projection", "zero_pad")
 PADDINGS = ("same", "valid", "symmetric")  # symmetric: explicit k//2 zero-padding, as PyTorch pads
@@ -23,11 +26,11 @@ CONV_PADDINGS = ("same", "symmetric")
 STRIDE_POSITIONS = ("first", "last")
 STEM_POOLS = ("none", "max")
 HEAD_POOLS = ("avg", "max")
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "mnist", "fashion_mnist", "image_folder")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 WEIGHT_DECAY_MODES = ("decoupled", "l2")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "one_cycle")
 DISTRIBUTIONS = ("none", "data_parallel")
+MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")  # metrics a run can select checkpoints by
 PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16", "auto")  # auto: mixed_bf16 where the hardware has bf16
 DESCRIBE_FORMATS = ("text", "json")
 COMPARE_FORMATS = ("text", "markdown", "csv", "json")

@@ -17,7 +17,7 @@ def describe(cfg: DictConfig) -> ModelReport:
     validate_describe_config(cfg)
     spec = OmegaConf.to_object(cfg.model)
     model = build_model(spec, cfg.data.image_shape, cfg.data.num_classes)
-    report = analyze(model, stem=spec.stem.name, block=spec.block.type)
+    report = analyze(model, spec=spec)
     if cfg.describe.save_model:
         path = Path(cfg.describe.save_model).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Sequence
 
 from resnet_lab.errors import ConfigError
-
-# Convolutions on the main path of each block type: what one block adds to the depth.
-CONVS_PER_BLOCK = {"basic": 2, "preact_basic": 2, "bottleneck": 3, "preact_bottleneck": 3}
+from resnet_lab.model.kinds import BLOCK_KINDS
 
 
 def layer_dims_for_depth(depth: int, stages: int, block_type: str) -> List[int]:
@@ -16,18 +14,28 @@ def layer_dims_for_depth(depth: int, stages: int, block_type: str) -> List[int]:
     ``${layer_dims_for_depth:56,3,${model.block.type}}`` is [9, 9, 9] for basic blocks and [6, 6, 6]
     for bottlenecks: the way to compare block types at equal depth in one sweep.
     """
-    if block_type not in CONVS_PER_BLOCK:
-        raise ConfigError("model.block.type", block_type, "one of " + ", ".join(map(repr, CONVS_PER_BLOCK)))
-    blocks, remainder = divmod(int(depth) - 2, int(stages) * CONVS_PER_BLOCK[block_type])
+    if block_type not in BLOCK_KINDS:
+        # Grouped by convs per block, the number depth is divided by; the sort is stable, so the table's
+        # order holds within each group.
+        names = sorted(BLOCK_KINDS, key=lambda name: BLOCK_KINDS[name].convs)
+        raise ConfigError("model.block.type", block_type, "one of " + ", ".join(map(repr, names)))
+    convs = BLOCK_KINDS[block_type].convs
+    blocks, remainder = divmod(int(depth) - 2, int(stages) * convs)
     if remainder or blocks < 1:
         raise ConfigError("model.layer_dims", f"${{layer_dims_for_depth:{depth},{stages},{block_type}}}",
-                          f"a depth of 2 + {stages} stages x blocks x {CONVS_PER_BLOCK[block_type]} convs")
+                          f"a depth of 2 + {stages} stages x blocks x {convs} convs")
     return [blocks] * int(stages)
+
+
+def blocks_per_stage(blocks: int, widths: Sequence[int]) -> List[int]:
+    """``${blocks_per_stage:1,${model.widths}}``: the same number of blocks in every stage, however many."""
+    return [int(blocks)] * len(widths)
 
 
 def register_resolvers() -> None:
     """Register once per process: jobs of joblib and submitit resolve their configs in their own process."""
     from omegaconf import OmegaConf
 
-    if not OmegaConf.has_resolver("layer_dims_for_depth"):
-        OmegaConf.register_new_resolver("layer_dims_for_depth", layer_dims_for_depth)
+    for name, resolver in (("layer_dims_for_depth", layer_dims_for_depth), ("blocks_per_stage", blocks_per_stage)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)

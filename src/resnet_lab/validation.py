@@ -12,6 +12,8 @@ from omegaconf import OmegaConf
 
 from resnet_lab import config as C
 from resnet_lab.errors import ConfigError
+from resnet_lab.model.kinds import BLOCK_KINDS
+from resnet_lab.model.plan import stage_widths, stem_width
 
 
 def validate_train_config(cfg: Any, schema: type = C.TrainAppConfig) -> None:
@@ -132,21 +134,20 @@ def _stem_convs(stem: Any) -> None:
 
 def _block_options(model: Any) -> None:
     """Options that only some block types understand must not be set for the others."""
-    from resnet_lab.model.builder import stage_widths
-
     block = model.block
     types = list(model.stage_block_types) or [block.type]
     for block_type in types:
         _choice("model.stage_block_types" if model.stage_block_types else "model.block.type", block_type,
                 C.BLOCK_TYPES)
+    kinds = [BLOCK_KINDS[t] for t in types]
     bottleneck_only = {"stride_on": ("3x3", "'3x3'"), "groups": (1, "1"), "base_width": (64, "64")}
     for key, (neutral, shown) in bottleneck_only.items():
         value = getattr(block, key)
-        if value != neutral and not all(t.endswith("bottleneck") for t in types):
+        if value != neutral and not all(kind.bottleneck for kind in kinds):
             raise ConfigError(f"model.block.{key}", value,
                               f"{shown} unless every block is a bottleneck ({key} applies to bottlenecks only; "
                               f"blocks here: {', '.join(sorted(set(types)))})")
-    if block.zero_init_last and any(t.startswith("preact_") for t in types):
+    if block.zero_init_last and any(kind.preact for kind in kinds):
         raise ConfigError("model.block.zero_init_last", block.zero_init_last,
                           "false for pre-activation blocks, whose branch ends on a conv, not a BN")
     if block.avg_down and block.shortcut != "projection":
@@ -163,9 +164,7 @@ def _block_options(model: Any) -> None:
 
 def _zero_pad_widths(model: Any) -> None:
     """Option A pads channels with zeros, so a block can never have fewer channels than its input."""
-    from resnet_lab.model.builder import scaled_stem, stage_widths
-
-    channels = scaled_stem(model).width
+    channels = stem_width(model)  # a composed config too, which dataclasses.replace cannot copy
     for width in stage_widths(model):
         out = width * model.block.expansion
         if out < channels:
@@ -276,8 +275,7 @@ def validate_trainer(trainer: Any) -> None:
     if trainer.steps_per_epoch is not None:
         _positive("trainer.steps_per_epoch", trainer.steps_per_epoch)
     _choice("trainer.precision", trainer.precision, C.PRECISIONS)
-    monitors = ("val_accuracy", "val_loss", "accuracy", "loss")
-    _choice("trainer.monitor", trainer.monitor, monitors)
+    _choice("trainer.monitor", trainer.monitor, C.MONITORS)
     if trainer.verbose is not None:
         _choice("trainer.verbose", trainer.verbose, (0, 1, 2))
     if not 0.0 <= trainer.label_smoothing < 1.0:
@@ -319,3 +317,16 @@ def validate_bench_config(cfg: Any) -> None:
         if name not in C.BENCH_BASELINES:
             raise ConfigError("bench.baselines", list(bench.baselines),
                               "a list drawn from " + ", ".join(repr(b) for b in C.BENCH_BASELINES))
+
+
+def validate_compare_config(cfg: Any) -> None:
+    """What ``resnet-lab-compare`` is asked for, checked before the store is opened."""
+    from resnet_lab.compare import columns_for
+
+    compare = cfg.compare
+    _choice("compare.format", compare.format, C.COMPARE_FORMATS)
+    columns = columns_for(list(compare.metrics))
+    if compare.sort not in columns:
+        raise ConfigError("compare.sort", compare.sort, "a column: " + ", ".join(columns))
+    if compare.status is not None and compare.status not in C.RUN_STATUSES:
+        raise ConfigError("compare.status", compare.status, "null or one of " + ", ".join(map(repr, C.RUN_STATUSES)))

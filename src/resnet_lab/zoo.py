@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from resnet_lab.model.analysis import ModelReport
 
@@ -45,10 +45,12 @@ def preset_report(name: str) -> Tuple[Any, ModelReport]:
     spec = preset_spec(name)
     ref = spec.reference
     model = build_model(spec, ref.input_shape, ref.num_classes)
-    return spec, analyze(model, stem=spec.stem.name, block=spec.block.type)
+    return spec, analyze(model, spec=spec)
 
 
-def catalogue() -> str:
+def catalogue(reports: Optional[Mapping[str, Tuple[Any, ModelReport]]] = None) -> str:
+    """The markdown table of docs/zoo.md; ``reports`` (name -> spec and report) saves building presets again."""
+    reports = reports if reports is not None else {}
     lines = [
         "# Model zoo",
         "",
@@ -62,7 +64,7 @@ def catalogue() -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for name in preset_names():
-        spec, report = preset_report(name)
+        spec, report = reports[name] if name in reports else preset_report(name)
         ref = spec.reference
         shape = "x".join(str(d) for d in ref.input_shape)
         lines.append(

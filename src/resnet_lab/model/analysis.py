@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 import keras
 import numpy as np
 
-_STAGE = re.compile(r"^(stage\d+)_block(\d+)_")
+from resnet_lab.model.plan import BlockSpec, block_plan, stage_name
+
+if TYPE_CHECKING:
+    from resnet_lab.config import ModelConfig
+
 _SIDE_BRANCH = ("_shortcut_", "_se_")  # weighted layers off the main path do not count towards depth
 
 
@@ -59,7 +62,10 @@ class ModelReport:
         ])
 
 
-def analyze(model: keras.Model, stem: str = "", block: str = "") -> ModelReport:
+def analyze(model: keras.Model, spec: Optional[ModelConfig] = None) -> ModelReport:
+    """The facts of ``model``; ``spec``, what it was built from, names its stem, block type and stages
+    (without it the report has the stem row only: stages are read from the plan, not guessed from names)."""
+    plan = block_plan(spec) if spec is not None else []
     return ModelReport(
         name=model.name,
         depth=depth(model),
@@ -69,9 +75,9 @@ def analyze(model: keras.Model, stem: str = "", block: str = "") -> ModelReport:
         activation_bytes=activation_bytes(model),
         input_shape=_dims(model.input_shape),
         output_shape=_dims(model.output_shape),
-        stages=stages(model),
-        stem=stem,
-        block=block,
+        stages=stages(model, plan),
+        stem=spec.stem.name if spec is not None else "",
+        block=spec.block.type if spec is not None else "",
     )
 
 
@@ -121,39 +127,31 @@ def activation_bytes(model: keras.Model) -> int:
     return int(total)
 
 
-def stages(model: keras.Model) -> List[StageReport]:
-    """The stem and each stage: block count, output shape, parameters."""
-    groups: Dict[str, List[Any]] = {}
-    blocks: Dict[str, int] = {}
-    for layer in model.layers:
-        match = _STAGE.match(layer.name)
-        if match:
-            key = match.group(1)
-            blocks[key] = max(blocks.get(key, 0), int(match.group(2)))
-        elif layer.name.startswith("stem_"):
-            key = "stem"
-        else:
-            continue
-        groups.setdefault(key, []).append(layer)
-    return [
-        StageReport(
-            name=key,
-            blocks=blocks.get(key, 0),
-            output_shape=_dims(_output_layer(group, key, blocks.get(key, 0)).output.shape),
-            params=int(sum(layer.count_params() for layer in group)),
-        )
-        for key, group in groups.items()
-    ]
-
-
-def _output_layer(group: List[Any], key: str, last_block: int):
-    """The layer whose output leaves the stem or stage, found by name rather than by layer order."""
-    by_name = {layer.name: layer for layer in group}
-    if key == "stem":
+def stages(model: keras.Model, plan: Optional[Sequence[BlockSpec]] = None) -> List[StageReport]:
+    """The stem and each stage of ``plan``: block count, output shape, parameters."""
+    reports = []
+    stem = _layers_named(model, "stem_")
+    if stem:
         candidates = ["stem_pool", "stem_relu", "stem_conv"]  # a deep stem's last conv is stem_conv too
-    else:
-        candidates = [f"{key}_block{last_block}_out", f"{key}_block{last_block}_add"]
-    return next(by_name[name] for name in candidates if name in by_name)
+        reports.append(_report("stem", 0, stem, candidates))
+    last_blocks = {planned.stage: planned for planned in plan or ()}  # each stage's last block wins
+    for last in last_blocks.values():  # blocks count from 1: the last one's number is the stage's block count
+        name = stage_name(last.stage)
+        candidates = [f"{last.name}_out", f"{last.name}_add"]  # pre-activation blocks end on the addition
+        reports.append(_report(name, last.block, _layers_named(model, f"{name}_"), candidates))
+    return reports
+
+
+def _layers_named(model: keras.Model, prefix: str) -> List[Any]:
+    return [layer for layer in model.layers if layer.name.startswith(prefix)]
+
+
+def _report(name: str, blocks: int, group: List[Any], candidates: List[str]) -> StageReport:
+    """One row; its output is the first of ``candidates`` present, found by name rather than by layer order."""
+    by_name = {layer.name: layer for layer in group}
+    output = next(by_name[candidate] for candidate in candidates if candidate in by_name)
+    return StageReport(name=name, blocks=blocks, output_shape=_dims(output.output.shape),
+                       params=int(sum(layer.count_params() for layer in group)))
 
 
 def _dims(shape) -> List[int]:

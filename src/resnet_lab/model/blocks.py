@@ -6,14 +6,18 @@ off its name; analysis relies on ``_shortcut_`` and ``_se_`` marking side branch
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from keras import layers
 
 from resnet_lab.model.layers import ChannelPad, DropPath, LayerStyle, squeeze_excite
 
+if TYPE_CHECKING:
+    from resnet_lab.config import BlockConfig, StemConfig
+    from resnet_lab.model.kinds import BlockKind
 
-def stem(x, spec: Any, style: LayerStyle):
+
+def stem(x, spec: StemConfig, style: LayerStyle):
     """One conv (or a ResNet-C stack of 3x3 convs), BN + ReLU unless the blocks pre-activate, a pool."""
     widths = list(spec.convs) or [spec.width]
     kernel = 3 if spec.convs else spec.kernel_size
@@ -30,9 +34,9 @@ def stem(x, spec: Any, style: LayerStyle):
     return x
 
 
-def residual_block(x, block: Any, block_type: str, width: int, stride: int, prefix: str, style: LayerStyle,
+def residual_block(x, block: BlockConfig, kind: BlockKind, width: int, stride: int, prefix: str, style: LayerStyle,
                    drop_rate: float = 0.0):
-    """One residual block of any supported type; returns its output tensor.
+    """One residual block of any supported kind; returns its output tensor.
 
     basic:       conv3x3(s) BN ReLU conv3x3 BN                          + shortcut, ReLU
     bottleneck:  conv1x1 BN ReLU conv3x3(groups) BN ReLU conv1x1(x expansion) BN + shortcut, ReLU
@@ -40,7 +44,7 @@ def residual_block(x, block: Any, block_type: str, width: int, stride: int, pref
     preact_*:    the same convs, each preceded by BN ReLU; nothing after the addition
     Squeeze-and-excitation and stochastic depth act on the branch just before the addition.
     """
-    preact = block_type.startswith("preact_")
+    preact = kind.preact
     out_channels = width * block.expansion
 
     branch = x
@@ -50,7 +54,7 @@ def residual_block(x, block: Any, block_type: str, width: int, stride: int, pref
     # Pre-activation projections read the activated input, as in He et al. 2016 and Keras' ResNetV2.
     projection_input = branch if preact else x
 
-    if block_type.endswith("bottleneck"):
+    if kind.bottleneck:
         inner = int(width * block.base_width / 64) * block.groups
         stride_1x1, stride_3x3 = (stride, 1) if block.stride_on == "1x1" else (1, stride)
         convs = [(inner, 1, stride_1x1, 1), (inner, 3, stride_3x3, block.groups), (out_channels, 1, 1, 1)]
@@ -84,7 +88,7 @@ def residual_block(x, block: Any, block_type: str, width: int, stride: int, pref
     return x
 
 
-def _shortcut(x, projection_input, block: Any, out_channels: int, stride: int, prefix: str, style: LayerStyle,
+def _shortcut(x, projection_input, block: BlockConfig, out_channels: int, stride: int, prefix: str, style: LayerStyle,
               preact: bool):
     same_channels = x.shape[-1] == out_channels
     if block.shortcut == "zero_pad" or (same_channels and block.subsample_identity):

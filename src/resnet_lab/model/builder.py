@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import keras
 from keras import layers
 
 from resnet_lab.model.blocks import residual_block, stem
 from resnet_lab.model.layers import LayerStyle
+from resnet_lab.model.plan import block_plan, scaled_stem
+
+if TYPE_CHECKING:
+    from resnet_lab.config import ModelConfig
 
 # Keras dtype policies for `trainer.precision`.
 PRECISION_POLICIES = {"fp32": "float32", "mixed_bf16": "mixed_bfloat16", "mixed_fp16": "mixed_float16"}
 
 
 def build_model(
-    spec: Any,
+    spec: ModelConfig,
     input_shape: Sequence[int],
     num_classes: int,
     precision: str = "fp32",
@@ -39,10 +42,10 @@ def build_model(
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = stem(inputs, scaled_stem(spec), style)
     plan = block_plan(spec)
-    for index, (s, b, block_type, width, stride) in enumerate(plan):
+    for index, planned in enumerate(plan):
         drop = spec.drop_path_rate * index / max(1, len(plan) - 1)
-        x = residual_block(x, spec.block, block_type, width, stride, f"stage{s}_block{b}", style, drop)
-    if plan and plan[-1][2].startswith("preact_"):
+        x = residual_block(x, spec.block, planned.kind, planned.width, planned.stride, planned.name, style, drop)
+    if plan and plan[-1].kind.preact:
         # Pre-activation blocks end on an addition; normalize and activate once before pooling.
         x = style.norm(x, "post_bn")
         x = style.relu(x, "post_relu")
@@ -53,30 +56,3 @@ def build_model(
     outputs = layers.Dense(num_classes, dtype="float32", name="head_logits")(x)
     return keras.Model(inputs, outputs, name=name or spec.name)
 
-
-def _scale(width: int, multiplier: float) -> int:
-    return max(1, int(round(width * multiplier)))
-
-
-def stage_widths(spec: Any) -> List[int]:
-    return [_scale(w, spec.width_multiplier) for w in spec.widths]
-
-
-def scaled_stem(spec: Any) -> Any:
-    """The stem with the width multiplier applied, like every stage."""
-    if spec.width_multiplier == 1.0:
-        return spec.stem
-    return dataclasses.replace(spec.stem, width=_scale(spec.stem.width, spec.width_multiplier),
-                               convs=[_scale(w, spec.width_multiplier) for w in spec.stem.convs])
-
-
-def block_plan(spec: Any) -> List[Tuple[int, int, str, int, int]]:
-    """(stage, block, block type, width, stride) for every block, in order."""
-    types = list(spec.stage_block_types) or [spec.block.type] * len(spec.widths)
-    plan = []
-    for s, (width, blocks, stride, block_type) in enumerate(
-            zip(stage_widths(spec), spec.layer_dims, spec.strides, types), start=1):
-        strided = 1 if spec.stride_position == "first" else blocks
-        for b in range(1, blocks + 1):
-            plan.append((s, b, block_type, width, stride if b == strided else 1))
-    return plan
