@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_lab import tracking
+from resnet_lab.config import ModelConfig
 from resnet_lab.errors import TrainingDiverged
 from resnet_lab.identity import config_hash
 from resnet_lab.validation import validate_train_config
@@ -21,6 +23,62 @@ from resnet_lab.validation import validate_train_config
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FOLDER = "checkpoints"  # inside the run's output folder
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What every step of a run needs to know: its config, where it keeps things, and what it logs to."""
+
+    cfg: DictConfig
+    spec: ModelConfig  # cfg.model as the typed spec the builder takes
+    run: Optional[tracking.Run]  # None without tracking
+    checkpoint_dir: Path
+    output_dir: Optional[Path]  # None: nothing outlives the run
+    overrides: Sequence[str]
+    resumed: bool  # continues an unfinished run from its last checkpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """The seeded run's data, the checkpoint state it resumes from (None when new) and its precision."""
+
+    splits: Any
+    state: Any
+    precision: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """The network, its analysis and the compiled model that trains it (the network behind augmentation)."""
+
+    network: Any
+    report: Any
+    model: Any
+    jit_compile: bool
+    steps_per_epoch: int
+    capped: bool  # fewer steps than batches: each epoch goes on where the last one stopped
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitted:
+    """What training left: the checkpointer (and so the history), the epoch timings, the time it took."""
+
+    checkpointer: Any
+    epoch_logger: Any
+    train_seconds: float
+
+    @property
+    def history(self) -> List[Dict[str, float]]:
+        return self.checkpointer.state.history
+
+
+@dataclasses.dataclass(frozen=True)
+class Tested:
+    """The test split's loss and accuracy, and the logits predicted for it."""
+
+    loss: Any
+    accuracy: Any
+    logits: Any
 
 
 def train(
@@ -43,137 +101,247 @@ def train(
     spec = OmegaConf.to_object(cfg.model)
     with contextlib.ExitStack() as stack:
         own_dir = output_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        if not cfg.tracking.enabled:
-            return _run(cfg, spec, None, own_dir / CHECKPOINT_FOLDER, output_dir, overrides, resumed=False)
-
-        tracking.quiet_mlflow()
-        uri = tracking.resolve_uri(cfg.tracking.uri)
-        tracking.check_reachable(uri)  # a dead server fails here, in seconds, not after training
-        identity = config_hash(cfg)
-        previous = tracking.find_resumable_run(uri, cfg.tracking.experiment, identity) if cfg.trainer.resume else None
-        if cfg.trainer.resume and previous is None:
-            log.info("trainer.resume: no unfinished run of this config (hash %s) to resume; starting a new one",
-                     identity)
-        parent = tracking.find_sweep_parent(uri, cfg.tracking.experiment, sweep_dir) if sweep_dir else None
-        tags = {tracking.TAG_ROLE: "train", "preset": cfg.model.name, "data": cfg.data.name,
-                tracking.TAG_CONFIG_HASH: identity, **(tags or {})}
-        with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or run_name or cfg.model.name,
-                                tags=tags, parent_run_id=parent,
-                                resume_run_id=previous.info.run_id if previous else None) as run:
-            if previous is not None:
-                checkpoint_dir = Path(previous.data.tags[tracking.TAG_CHECKPOINT_DIR])
-                log.info("resuming MLflow run %s from %s", run.run_id, checkpoint_dir)
-            else:
-                checkpoint_dir = (own_dir / CHECKPOINT_FOLDER).resolve()
-                if output_dir is not None:  # a temporary folder vanishes: nothing to resume from
-                    run.set_tags({tracking.TAG_CHECKPOINT_DIR: str(checkpoint_dir)})
-                log.info("MLflow run %s in %s (experiment %r)", run.run_id, uri, cfg.tracking.experiment)
-            try:
-                return _run(cfg, spec, run, checkpoint_dir, output_dir, overrides, resumed=previous is not None)
-            except TrainingDiverged as exc:
-                run.set_tags({tracking.TAG_FAILED_EPOCH: exc.epoch})
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover - the ExitStack block always returns or raises
+        untracked = RunContext(cfg, spec, None, own_dir / CHECKPOINT_FOLDER, output_dir, overrides, resumed=False)
+        context = stack.enter_context(_tracked(untracked, sweep_dir, run_name, tags))
+        metrics = _run(context)
+    return metrics
 
 
-def _run(cfg: DictConfig, spec: Any, run: Optional[tracking.Run], checkpoint_dir: Path,
-         output_dir: Optional[Path], overrides: Sequence[str], resumed: bool) -> Dict[str, float]:
+def _tracked(untracked: RunContext, sweep_dir: Optional[str], run_name: Optional[str],
+             tags: Optional[Dict[str, Any]]) -> ContextManager[RunContext]:
+    """The context to train in: with an MLflow run when tracking is on, as it is otherwise."""
+    if not untracked.cfg.tracking.enabled:
+        return contextlib.nullcontext(untracked)
+    return _mlflow_run(untracked, sweep_dir, run_name, tags)
+
+
+@contextlib.contextmanager
+def _mlflow_run(untracked: RunContext, sweep_dir: Optional[str], run_name: Optional[str],
+                tags: Optional[Dict[str, Any]]) -> Iterator[RunContext]:
+    """Open the run (the unfinished one of this config when resuming); start_run ends it however training ends."""
+    cfg = untracked.cfg
+    tracking.quiet_mlflow()
+    uri = tracking.resolve_uri(cfg.tracking.uri)
+    tracking.check_reachable(uri)  # a dead server fails here, in seconds, not after training
+    identity = config_hash(cfg)
+    previous = _resumable_run(cfg, uri, identity)
+    parent = tracking.find_sweep_parent(uri, cfg.tracking.experiment, sweep_dir) if sweep_dir else None
+    tags = {tracking.TAG_ROLE: "train", "preset": cfg.model.name, "data": cfg.data.name,
+            tracking.TAG_CONFIG_HASH: identity, **(tags or {})}
+    with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or run_name or cfg.model.name,
+                            tags=tags, parent_run_id=parent,
+                            resume_run_id=previous.info.run_id if previous else None) as run:
+        checkpoint_dir = _checkpoint_dir(run, previous, untracked, uri)
+        try:
+            yield dataclasses.replace(untracked, run=run, checkpoint_dir=checkpoint_dir,
+                                      resumed=previous is not None)
+        except TrainingDiverged as exc:
+            run.set_tags({tracking.TAG_FAILED_EPOCH: exc.epoch})
+            raise
+
+
+def _resumable_run(cfg: DictConfig, uri: str, identity: str) -> Optional[Any]:
+    """With ``trainer.resume``, the newest unfinished run of this config; None when there is none to resume."""
+    if not cfg.trainer.resume:
+        return None
+    previous = tracking.find_resumable_run(uri, cfg.tracking.experiment, identity)
+    if previous is None:
+        log.info("trainer.resume: no unfinished run of this config (hash %s) to resume; starting a new one",
+                 identity)
+    return previous
+
+
+def _checkpoint_dir(run: tracking.Run, previous: Optional[Any], untracked: RunContext, uri: str) -> Path:
+    """A resumed run goes on in its own checkpoint folder; a new one records its folder, to be resumed from."""
+    if previous is not None:
+        checkpoint_dir = Path(previous.data.tags[tracking.TAG_CHECKPOINT_DIR])
+        log.info("resuming MLflow run %s from %s", run.run_id, checkpoint_dir)
+        return checkpoint_dir
+    checkpoint_dir = untracked.checkpoint_dir.resolve()
+    if untracked.output_dir is not None:  # a temporary folder vanishes: nothing to resume from
+        run.set_tags({tracking.TAG_CHECKPOINT_DIR: str(checkpoint_dir)})
+    log.info("MLflow run %s in %s (experiment %r)", run.run_id, uri, untracked.cfg.tracking.experiment)
+    return checkpoint_dir
+
+
+def _run(context: RunContext) -> Dict[str, float]:
+    """One training run, step by step; the model's steps run in the distribution scope."""
+    from resnet_lab.runtime import distribution_scope
+
+    prepared = _prepare(context)
+    with distribution_scope(context.cfg.trainer.distribution) as replicas:
+        built = _build_and_compile(context, prepared, replicas)
+        _restore(context, prepared, built)
+        fitted = _fit(context, prepared, built)
+        tested = _evaluate(context, prepared, built, fitted)
+    metrics = _metrics(context, prepared, built, fitted, tested)
+    _record(context, prepared, built, fitted, tested, metrics)
+    return metrics
+
+
+def _prepare(context: RunContext) -> Prepared:
+    """Seed, load the data, read the checkpoint state to resume from, and choose the precision."""
     import keras
 
-    from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
-    from resnet_lab.checkpoints import Checkpointer, load_state, load_variables, training_variables
+    from resnet_lab.checkpoints import load_state
     from resnet_lab.data import load_splits
-    from resnet_lab.data.augment import with_augmentation
-    from resnet_lab.data.feeding import feed, training_feed, validation
-    from resnet_lab.model.analysis import analyze
-    from resnet_lab.model.builder import build_model
-    from resnet_lab.optim import compile_model
-    from resnet_lab.runtime import distribution_scope, resolve_jit_compile, resolve_precision, seed_everything
+    from resnet_lab.runtime import resolve_precision, seed_everything
 
-    trainer = cfg.trainer
+    cfg, trainer = context.cfg, context.cfg.trainer
     seed_everything(cfg.seed, trainer.deterministic)  # TensorFlow-free on other backends
     splits = load_splits(cfg.data)
     log.info("data %s: %s images of %s", cfg.data.name, splits.sizes(), list(splits.image_shape))
-    state = load_state(checkpoint_dir) if resumed else None
-
+    state = load_state(context.checkpoint_dir) if context.resumed else None
     precision = resolve_precision(trainer.precision)  # "auto" -> what this machine runs fastest
     log.info("precision %s (trainer.precision=%s), Keras backend %s", precision, trainer.precision,
              keras.backend.backend())
-    with distribution_scope(trainer.distribution) as replicas:
-        network = build_model(spec, splits.image_shape, splits.num_classes, precision=precision)
-        report = analyze(network, stem=spec.stem.name, block=spec.block.type)
-        log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
-                 report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9,
-                 f", {replicas} replicas" if replicas > 1 else "")
-        jit_compile = resolve_jit_compile(trainer.jit_compile, report.flops, report.depth, trainer.deterministic)
-        log.info("XLA %s (%s)", "on" if jit_compile else "off", "chosen for this model and machine"
-                 if trainer.jit_compile is None else f"trainer.jit_compile={trainer.jit_compile}")
-        if run is not None and not (resumed and run.client.get_run(run.run_id).data.params):
-            _log_setup(run, cfg, report, overrides, network)  # once: MLflow refuses to change a param
-            run.set_tags({"precision": precision, "jit_compile": jit_compile, "keras_backend": keras.backend.backend()})
+    return Prepared(splits, state, precision)
 
-        model = with_augmentation(network, cfg.data.augment)
-        batches = math.ceil(len(splits.y_train) / trainer.batch_size)
-        steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
-        compile_model(model, cfg, splits.num_classes, steps_per_epoch, precision, jit_compile)
-        if state is not None and state.last is not None:
+
+def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -> Built:
+    """Build and analyze the network, record the setup, then compile it behind its augmentation."""
+    from resnet_lab.data.augment import with_augmentation
+    from resnet_lab.optim import compile_model
+
+    cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
+    network, report = _build_network(context, prepared, replicas)
+    jit_compile = _choose_jit_compile(trainer, report)
+    _log_setup_once(context, report, network, prepared.precision, jit_compile)
+    model = with_augmentation(network, cfg.data.augment)
+    batches = math.ceil(len(splits.y_train) / trainer.batch_size)
+    steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
+    compile_model(model, cfg, splits.num_classes, steps_per_epoch, prepared.precision, jit_compile)
+    return Built(network, report, model, jit_compile, steps_per_epoch, capped=steps_per_epoch < batches)
+
+
+def _build_network(context: RunContext, prepared: Prepared, replicas: int) -> Tuple[Any, Any]:
+    """The network for this data set, and its analysis: depth, parameters, cost."""
+    from resnet_lab.model.analysis import analyze
+    from resnet_lab.model.builder import build_model
+
+    spec, splits = context.spec, prepared.splits
+    network = build_model(spec, splits.image_shape, splits.num_classes, precision=prepared.precision)
+    report = analyze(network, spec=spec)
+    log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
+             report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9,
+             f", {replicas} replicas" if replicas > 1 else "")
+    return network, report
+
+
+def _choose_jit_compile(trainer: Any, report: Any) -> bool:
+    """XLA as configured, or where it pays off for this model and machine."""
+    from resnet_lab.runtime import resolve_jit_compile
+
+    jit_compile = resolve_jit_compile(trainer.jit_compile, report.flops, report.depth, trainer.deterministic)
+    log.info("XLA %s (%s)", "on" if jit_compile else "off", "chosen for this model and machine"
+             if trainer.jit_compile is None else f"trainer.jit_compile={trainer.jit_compile}")
+    return jit_compile
+
+
+def _log_setup_once(context: RunContext, report: Any, network: Any, precision: str, jit_compile: bool) -> None:
+    """The setup goes to the run before training, once: MLflow refuses to change a param on resume."""
+    import keras
+
+    run = context.run
+    if run is None or (context.resumed and run.client.get_run(run.run_id).data.params):
+        return
+    _log_setup(run, context.cfg, report, context.overrides, network)
+    run.set_tags({"precision": precision, "jit_compile": jit_compile, "keras_backend": keras.backend.backend()})
+
+
+def _restore(context: RunContext, prepared: Prepared, built: Built) -> None:
+    """A resumed run continues from its last checkpoint, and logs the epochs the stopped process did not."""
+    from resnet_lab.checkpoints import load_variables, training_variables
+
+    state, model = prepared.state, built.model
+    if state is not None and state.last is not None:
+        if not model.optimizer.built:  # compile_model builds it on TensorFlow
             model.optimizer.build(model.trainable_variables)
-            load_variables(checkpoint_dir / state.last, training_variables(model))  # the step count included
-            log.info("resuming after epoch %d of %d", state.epochs_done, trainer.epochs)
-        if run is not None and state is not None:
-            _log_unlogged_epochs(run, state.history)
+        load_variables(context.checkpoint_dir / state.last, training_variables(model))  # the step count included
+        log.info("resuming after epoch %d of %d", state.epochs_done, context.cfg.trainer.epochs)
+    if context.run is not None and state is not None:
+        _log_unlogged_epochs(context.run, state.history)
 
-        checkpointer = Checkpointer(checkpoint_dir, trainer.monitor, trainer.early_stopping_patience, state)
-        epoch_logger = EpochLogger(run, checkpointer)
-        done = checkpointer.state.epochs_done
-        started = time.perf_counter()
-        if done < trainer.epochs and not checkpointer.state.stopped_early:
-            capped = steps_per_epoch < batches  # then each epoch goes on where the last one stopped
-            model.fit(
-                **training_feed(splits.x_train, splits.y_train, trainer.batch_size, cfg.seed, repeat=capped),
-                validation_data=validation(splits.x_val, splits.y_val, trainer.batch_size),
-                epochs=trainer.epochs,
-                initial_epoch=done,
-                steps_per_epoch=steps_per_epoch if capped else None,
-                callbacks=[NonFiniteLossGuard(), epoch_logger],
-                verbose=_verbosity(trainer.verbose),
-            )
-        train_seconds = time.perf_counter() - started
-        history = checkpointer.state.history
-        if checkpointer.state.stopped_early:
-            log.info("early stop after epoch %d: no better %s since epoch %d", checkpointer.state.epochs_done,
-                     trainer.monitor, checkpointer.state.best_epoch)
-        if trainer.restore_best and checkpointer.state.best is not None:
-            load_variables(checkpoint_dir / checkpointer.state.best, model.weights)
-            log.info("testing the best checkpoint: epoch %d, %s %.4f", checkpointer.state.best_epoch,
-                     trainer.monitor, checkpointer.state.best_value)
-        test_loss, test_accuracy = model.evaluate(**feed(splits.x_test, splits.y_test, trainer.batch_size),
-                                                  verbose=0)
-        logits = model.predict(**feed(splits.x_test, None, trainer.batch_size), verbose=0)
 
-    final = dict(history[-1])
+def _fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
+    """Train the epochs still to do (none after an early stop), checkpointing and logging each."""
+    from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
+    from resnet_lab.checkpoints import Checkpointer
+    from resnet_lab.data.feeding import training_feed, validation
+
+    cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
+    checkpointer = Checkpointer(context.checkpoint_dir, trainer.monitor, trainer.early_stopping_patience,
+                                prepared.state)
+    epoch_logger = EpochLogger(context.run, checkpointer)
+    done = checkpointer.state.epochs_done
+    started = time.perf_counter()
+    if done < trainer.epochs and not checkpointer.state.stopped_early:
+        built.model.fit(
+            **training_feed(splits.x_train, splits.y_train, trainer.batch_size, cfg.seed, repeat=built.capped),
+            validation_data=validation(splits.x_val, splits.y_val, trainer.batch_size),
+            epochs=trainer.epochs,
+            initial_epoch=done,
+            steps_per_epoch=built.steps_per_epoch if built.capped else None,
+            callbacks=[NonFiniteLossGuard(), epoch_logger],
+            verbose=_verbosity(trainer.verbose),
+        )
+    train_seconds = time.perf_counter() - started
+    if checkpointer.state.stopped_early:
+        log.info("early stop after epoch %d: no better %s since epoch %d", checkpointer.state.epochs_done,
+                 trainer.monitor, checkpointer.state.best_epoch)
+    return Fitted(checkpointer, epoch_logger, train_seconds)
+
+
+def _evaluate(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted) -> Tested:
+    """Test the best checkpoint (with ``trainer.restore_best``) or the last weights on the test split."""
+    from resnet_lab.checkpoints import load_variables
+    from resnet_lab.data.feeding import feed
+
+    trainer, splits, state = context.cfg.trainer, prepared.splits, fitted.checkpointer.state
+    if trainer.restore_best and state.best is not None:
+        load_variables(context.checkpoint_dir / state.best, built.model.weights)
+        log.info("testing the best checkpoint: epoch %d, %s %.4f", state.best_epoch, trainer.monitor,
+                 state.best_value)
+    test_loss, test_accuracy = built.model.evaluate(**feed(splits.x_test, splits.y_test, trainer.batch_size),
+                                                    verbose=0)
+    logits = built.model.predict(**feed(splits.x_test, None, trainer.batch_size), verbose=0)
+    return Tested(test_loss, test_accuracy, logits)
+
+
+def _metrics(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted,
+             tested: Tested) -> Dict[str, float]:
+    """The last epoch's metrics, the best, the test results and the training speed."""
+    history = fitted.history
     metrics = {
-        **final,
+        **history[-1],
         "best_val_accuracy": max(r.get("val_accuracy", float("nan")) for r in history),
-        "best_epoch": float(checkpointer.state.best_epoch),
+        "best_epoch": float(fitted.checkpointer.state.best_epoch),
         "epochs_done": float(len(history)),
-        "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
-        "train_seconds": train_seconds,
+        "test_loss": float(tested.loss),
+        "test_accuracy": float(tested.accuracy),
+        "train_seconds": fitted.train_seconds,
     }
-    if epoch_logger.train_seconds:
-        images_per_epoch = min(len(splits.y_train), steps_per_epoch * trainer.batch_size)
-        metrics["train_images_per_s"] = steady_images_per_s(epoch_logger.train_seconds, images_per_epoch)
-    log.info("test accuracy %.4f, test loss %.4f (%.1f s of training)", test_accuracy, test_loss, train_seconds)
+    if fitted.epoch_logger.train_seconds:
+        batch_size = context.cfg.trainer.batch_size
+        images_per_epoch = min(len(prepared.splits.y_train), built.steps_per_epoch * batch_size)
+        metrics["train_images_per_s"] = steady_images_per_s(fitted.epoch_logger.train_seconds, images_per_epoch)
+    return metrics
+
+
+def _record(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted, tested: Tested,
+            metrics: Dict[str, float]) -> None:
+    """Report the results: to the run (metrics, evaluation, model), or as a model file without tracking."""
+    log.info("test accuracy %.4f, test loss %.4f (%.1f s of training)", tested.accuracy, tested.loss,
+             fitted.train_seconds)
+    run, output_dir, history = context.run, context.output_dir, fitted.history
     if run is not None:
-        run.log_metrics({k: v for k, v in metrics.items() if k not in final}, step=len(history))
-        _log_evaluation(run, splits, logits.argmax(axis=-1), history)
-        if cfg.tracking.log_model:
-            _log_model(run, network, output_dir)
+        run.log_metrics({k: v for k, v in metrics.items() if k not in history[-1]}, step=len(history))
+        _log_evaluation(run, prepared.splits, tested.logits.argmax(axis=-1), history)
+        if context.cfg.tracking.log_model:
+            _log_model(run, built.network, output_dir)
     elif output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        network.save(output_dir / "model.keras")
-    return metrics
+        built.network.save(output_dir / "model.keras")
 
 
 def steady_images_per_s(epoch_train_seconds: Sequence[float], images_per_epoch: int) -> float:
