@@ -61,6 +61,12 @@ def _refuse_unlisted_targets(args: List[str]) -> None:
             raise ConfigError(key, value, "one of " + ", ".join(repr(t) for t in ALLOWED_TARGETS))
 
 
+def _experiment_without_plus(args: List[str]) -> List[str]:
+    """``+experiment=NAME`` means ``experiment=NAME``: the group sits in the defaults list (so that ``debug=``
+    comes after it), where Hydra would refuse the appending ``+``; both spellings keep working."""
+    return [arg[1:] if arg.startswith("+experiment=") else arg for arg in args]
+
+
 def _launch(hydra_main: Callable[[], None]) -> None:
     """Run a Hydra main; config mistakes Hydra finds while composing become one line and exit code 2."""
     from hydra.errors import ConfigCompositionException, OverrideParseException
@@ -71,6 +77,7 @@ def _launch(hydra_main: Callable[[], None]) -> None:
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         _refuse_unlisted_targets(sys.argv[1:])
+        sys.argv[1:] = _experiment_without_plus(sys.argv[1:])
         register_configs(EXPERIMENTS_DIR)
         os.environ["HYDRA_FULL_ERROR"] = "1"  # let compose errors reach us instead of Hydra's printer
         hydra_main()
