@@ -1,55 +1,53 @@
-"""Shared fixtures: compose the real configs, shrink runs to seconds, point MLflow at tmp_path."""
+"""Fixtures shared by every test module: quiet backends, MLflow stores in tmp_path, tiny training runs.
+
+Helpers that tests import (composing configs, running commands, reading stores, fabricating data)
+live in ``tests/helpers/``.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Sequence
+from typing import List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from resnet_lab.cli import CONFIG_DIR, EXPERIMENTS_DIR
-from resnet_lab.config import register_configs
-
-REPO = Path(__file__).resolve().parent.parent
-MODEL_PRESETS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
-
-# A network and data set small enough to train in seconds on two cores.
-TINY_MODEL = [
-    "model=cifar_resnet20",
-    "model.stem.width=4",
-    "model.widths=[4,8]",
-    "model.layer_dims=[1,1]",
-    "model.strides=[1,2]",
-]
-TINY_DATA = [
-    "data=synthetic",
-    "data.image_shape=[8,8,1]",
-    "data.num_classes=3",
-    "data.train_size=96",
-    "data.val_size=32",
-    "data.test_size=32",
-]
-TINY_TRAINER = ["trainer.epochs=2", "trainer.batch_size=32", "trainer.verbose=0"]
+from helpers.configs import TINY
+from helpers.stores import migrated_database, seed_store
 
 
-def compose_config(config_name: str, overrides: Sequence[str] = ()):
-    """Compose ``conf/<config_name>.yaml`` with overrides, exactly as the CLI does."""
-    register_configs(EXPERIMENTS_DIR)
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name, overrides=list(overrides))
+class _PresetReports(dict):
+    """Spec and report of each preset at full depth, built the first time a test asks for it."""
+
+    def __missing__(self, name: str):
+        from resnet_lab.zoo import preset_report
+
+        self[name] = preset_report(name)
+        return self[name]
 
 
-def tracking_overrides(tmp_path: Path) -> List[str]:
-    return [f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", "tracking.experiment=tests"]
+@pytest.fixture(scope="session")
+def preset_reports() -> _PresetReports:
+    """Building a deep preset takes seconds: the reference checks and the catalogue share one build each."""
+    return _PresetReports()
+
+
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory) -> Path:
+    """One migrated MLflow database per test session; each test's store starts as a copy of it."""
+    return migrated_database(tmp_path_factory.mktemp("store-template"))
 
 
 @pytest.fixture
-def tiny_train_overrides(tmp_path: Path) -> List[str]:
-    return TINY_MODEL + TINY_DATA + TINY_TRAINER + tracking_overrides(tmp_path)
+def tmp_store(tmp_path, store_template) -> str:
+    """A ready MLflow store at ``tmp_path/mlflow.db``, where the commands launched in tmp_path look by default."""
+    return seed_store(store_template, tmp_path)
+
+
+@pytest.fixture
+def tiny_train_overrides(tmp_store) -> List[str]:
+    """A run of seconds logging to this test's store, in the experiment ``tests``."""
+    return [*TINY, "trainer.verbose=0", f"tracking.uri={tmp_store}", "tracking.experiment=tests"]

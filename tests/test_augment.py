@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import compose_config
+from helpers.configs import compose_config
 from resnet_lab.data.augment import Cutout, RandomPadCrop, augmentation_layers, with_augmentation
 
 

@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
-from typing import List
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, TINY_DATA, TINY_MODEL, compose_config, tracking_overrides
+from helpers.configs import TINY, TINY_DEPTH, compose_config
+from helpers.processes import run_cli
 from resnet_lab.bench import bench, render
 from resnet_lab.errors import ConfigError
 
-TINY_BENCH = ["trainer.batch_size=16", "bench.steps=3", "bench.warmup_steps=1"]
+TINY_BENCH = [*TINY, "model=cifar_resnet20", "trainer.batch_size=16", "bench.steps=3", "bench.warmup_steps=1"]
 REQUIRED = {"train_images_per_s", "eval_images_per_s", "step_ms_median", "first_step_s"}
 
 
-def run_bench_cli(args: List[str], cwd: Path) -> subprocess.CompletedProcess:
-    """The console script as installed runs exactly this function."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HYDRA_FULL_ERROR": "0", "PYTHONPATH": str(REPO / "src")}
-    code = "from resnet_lab.cli import bench_main; bench_main()"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
-
-
-def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_path):
-    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + TINY_BENCH + tracking_overrides(tmp_path)
-                         + ["bench.baselines=[raw_fit]", "bench.repeats=2"])
+def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_store):
+    cfg = compose_config("bench", [*TINY_BENCH, f"tracking.uri={tmp_store}", "tracking.experiment=tests",
+                                   "bench.baselines=[raw_fit]", "bench.repeats=2"])
     results = bench(cfg)
 
     for key in REQUIRED | {"raw_fit_train_images_per_s"}:
@@ -40,13 +30,13 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_path)
     # overhead_vs_raw_fit is derived from the two speeds, not measured apart
     assert results["overhead_vs_raw_fit"] == pytest.approx(
         1 - results["train_images_per_s"] / results["raw_fit_train_images_per_s"])
-    assert results["image_shape"] == [8, 8, 1] and results["batch_size"] == 16
+    assert results["image_shape"] == [8, 8, 3] and results["batch_size"] == 16
 
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tmp_store)
     (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_id == results["mlflow_run_id"]
     assert run.data.tags["resnet_lab.role"] == "bench" and run.data.tags["precision"] == results["precision"]
-    assert run.data.tags["keras_backend"] == results["backend"] and run.data.tags["depth"] == "6"
+    assert run.data.tags["keras_backend"] == results["backend"] and run.data.tags["depth"] == str(TINY_DEPTH)
     assert run.data.metrics["train_images_per_s"] == pytest.approx(results["train_images_per_s"])
     assert run.data.metrics["overhead_vs_raw_fit"] == pytest.approx(results["overhead_vs_raw_fit"])
     assert run.data.params["bench.steps"] == "3"
@@ -54,8 +44,7 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_path)
 
 
 def test_the_other_xla_baseline_reports_what_xla_gives_this_model(tmp_path):
-    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + TINY_BENCH
-                         + ["bench.baselines=[other_xla]", "tracking.enabled=false"])
+    cfg = compose_config("bench", [*TINY_BENCH, "bench.baselines=[other_xla]", "tracking.enabled=false"])
     results = bench(cfg)
 
     with_xla, without = results["train_images_per_s"], results["other_xla_train_images_per_s"]
@@ -66,23 +55,23 @@ def test_the_other_xla_baseline_reports_what_xla_gives_this_model(tmp_path):
     assert "XLA trains" in render(results, "text")
 
 
-def test_the_command_prints_one_json_line_and_logs_to_the_bench_experiment(tmp_path):
-    result = run_bench_cli(TINY_MODEL + TINY_DATA + TINY_BENCH + ["bench.format=json"], tmp_path)
+def test_the_command_prints_one_json_line_and_logs_to_the_bench_experiment(tmp_path, tmp_store):
+    result = run_cli("resnet-lab-bench", [*TINY_BENCH, "bench.format=json"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     results = json.loads(lines[0])
     assert REQUIRED <= set(results) and all(results[k] > 0 for k in REQUIRED)
     assert 0 < results["start_to_first_step_s"] < 600
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tmp_store)
     (run,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
     assert run.info.status == "FINISHED"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]  # no Hydra output folders
 
 
 def test_a_seed_baseline_for_another_network_is_refused_before_any_run(tmp_path):
-    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + TINY_BENCH + tracking_overrides(tmp_path)
-                         + ["bench.baselines=[seed]"])
+    cfg = compose_config("bench", [*TINY_BENCH, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                                   "bench.baselines=[seed]"])
     with pytest.raises(ConfigError, match=r"bench\.baselines=\['seed'\] is not allowed: 'seed' only with the "
                                           r"seed's network .* model=cifar_resnet20 has"):
         bench(cfg)
@@ -97,7 +86,7 @@ def test_a_seed_baseline_for_another_network_is_refused_before_any_run(tmp_path)
     ("trainer.precision=fp8", r"trainer\.precision='fp8' is not allowed: one of .*'auto'"),
 ])
 def test_bench_config_mistakes_name_the_key(tmp_path, override, message):
-    cfg = compose_config("bench", TINY_MODEL + TINY_DATA + tracking_overrides(tmp_path) + [override])
+    cfg = compose_config("bench", [*TINY, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", override])
     with pytest.raises(ConfigError, match=message):
         bench(cfg)
     assert not (tmp_path / "mlflow.db").exists()
@@ -106,8 +95,7 @@ def test_bench_config_mistakes_name_the_key(tmp_path, override, message):
 def test_starting_the_cli_imports_no_framework():
     code = ("import sys, resnet_lab.cli; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax', 'mlflow', 'sklearn'}))")
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 import keras
-from conftest import compose_config
+from helpers.configs import model_spec as spec_of
 from resnet_lab.model.analysis import analyze, flops
 from resnet_lab.model.builder import build_model
-
-
-def spec_of(*overrides):
-    return OmegaConf.to_object(compose_config("describe", list(overrides)).model)
 
 
 def small(*overrides):

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
 import pytest
-from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from conftest import TINY_DATA, TINY_MODEL, TINY_TRAINER
-
-BIN = Path(sys.executable).parent
-
-
-def run_cli(command: str, args: List[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([str(BIN / command), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
-
-
-def store(tmp_path: Path) -> MlflowClient:
-    return MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+from helpers.configs import TINY, TINY_DEPTH
+from helpers.processes import run_cli
+from helpers.stores import store, sweep_runs
 
 
 def test_describe_prints_one_json_line_and_saves_the_model(tmp_path):
@@ -71,44 +56,28 @@ def test_mistakes_found_while_composing_are_one_line_too(tmp_path, override, lin
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def sweep(tmp_path: Path, extra: List[str]) -> subprocess.CompletedProcess:
-    return run_cli("resnet-lab-train", ["-m", *TINY_MODEL, *TINY_DATA, *TINY_TRAINER, "trainer.epochs=1",
-                                        "hydra.sweep.dir=sweep", *extra], tmp_path)
+def sweep(tmp_path: Path, extra: List[str]):
+    return run_cli("resnet-lab-train", ["-m", *TINY, "trainer.epochs=1", "hydra.sweep.dir=sweep", *extra], tmp_path)
 
 
-def sweep_runs(tmp_path: Path):
-    client = store(tmp_path)
-    experiment = client.get_experiment_by_name("resnet-lab")
-    runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
-    return parents, children
-
-
-def test_a_multirun_gets_a_parent_run_holding_one_child_per_job(tmp_path):
-    result = sweep(tmp_path, ["model.layer_dims=[1,1],[2,2]"])
-    assert result.returncode == 0, result.stderr[-3000:]
-    parents, children = sweep_runs(tmp_path)
-    assert len(parents) == 1 and len(children) == 2
-    parent = parents[0]
-    assert parent.info.status == "FINISHED"
+def test_a_multirun_gets_a_parent_holding_a_child_per_job_and_failing_jobs_do_not_stop_it(tmp_path, tmp_store):
+    # Per data set, two depths: synthetic trains; cifar10 fails inside its run (no data); imagenet fails
+    # validation before any run exists.
+    result = sweep(tmp_path, [f"data.path={tmp_path / 'missing'}", "data.name=synthetic,cifar10,imagenet",
+                              "model.layer_dims=[1,1,1],[2,2,2]"])
+    assert result.returncode == 1
+    assert "4 of 6 sweep jobs failed (job 2, 3, 4, 5;" in result.stderr
+    assert "data.name='imagenet' is not allowed" in (tmp_path / "sweep" / "4" / "job_failed.txt").read_text()
+    _, parents, children = sweep_runs(tmp_path)
+    (parent,) = parents
+    assert parent.info.status == "FAILED" and parent.data.tags["jobs_failed"] == "4"
     assert parent.data.tags["resnet_lab.sweep_dir"] == str((tmp_path / "sweep").resolve())
     assert {c.data.tags[MLFLOW_PARENT_RUN_ID] for c in children} == {parent.info.run_id}
-    assert sorted(c.data.tags["depth"] for c in children) == ["10", "6"]
-    assert all(c.info.status == "FINISHED" for c in children)
-    table = store(tmp_path).download_artifacts(parent.info.run_id, "comparison.md", str(tmp_path))
-    assert Path(table).read_text().count("FINISHED") == 2
+    trained = [c for c in children if c.info.status == "FINISHED"]
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert len(trained) == 2 and len(failed) == 2 and len(children) == 4
+    assert sorted(int(c.data.tags["depth"]) for c in trained) == [TINY_DEPTH, TINY_DEPTH + 6]
+    assert all("cifar-10-python.tar.gz" in c.data.tags["resnet_lab.error"] for c in failed)
+    table = Path(store(tmp_path).download_artifacts(parent.info.run_id, "comparison.md", str(tmp_path))).read_text()
+    assert table.count("FINISHED") == 2 and table.count("FAILED") == 2
     assert not list(tmp_path.glob("sweep/*/mlflow.db"))  # the store never scatters into job folders
-
-
-def test_a_failing_job_does_not_stop_the_sweep_and_fails_the_parent(tmp_path):
-    # cifar10 fails inside its run (no data); imagenet fails validation before any run exists.
-    result = sweep(tmp_path, [f"data.path={tmp_path / 'missing'}", "data.name=cifar10,synthetic,imagenet"])
-    assert result.returncode == 1
-    assert "2 of 3 sweep jobs failed (job 0, 2;" in result.stderr
-    assert "data.name='imagenet' is not allowed" in (tmp_path / "sweep" / "2" / "job_failed.txt").read_text()
-    parents, children = sweep_runs(tmp_path)
-    assert parents[0].info.status == "FAILED" and parents[0].data.tags["jobs_failed"] == "2"
-    assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
-    failed = next(c for c in children if c.info.status == "FAILED")
-    assert "cifar-10-python.tar.gz" in failed.data.tags["resnet_lab.error"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
 import pytest
 
+from helpers.configs import compose_config
+from helpers.processes import run_cli
 from resnet_lab import tracking
 
 RUNS = [  # name, depth, params, flops, test_accuracy, train_seconds, in the sweep
@@ -23,20 +22,16 @@ RUNS = [  # name, depth, params, flops, test_accuracy, train_seconds, in the swe
 ]
 
 
-def run_compare(args: List[str], cwd: Path) -> subprocess.CompletedProcess:
-    """The command as users run it (the console script calls exactly this)."""
-    code = "from resnet_lab.cli import compare_main; compare_main()"
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+def run_compare(args: List[str], cwd: Path):
+    return run_cli("resnet-lab-compare", args, cwd)
 
 
 @pytest.fixture
-def filled_store(tmp_path):
+def filled_store(tmp_path, tmp_store):
     """A store with one sweep of three runs and one run outside it, as training logs them."""
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = tmp_store
     client = tracking.client_for(uri)
     experiment = tracking.experiment_id(client, "depth", uri)
     parent = client.create_run(experiment, run_name="sweep", tags={tracking.TAG_ROLE: "sweep"}).info.run_id
@@ -65,39 +60,40 @@ def test_text_table_sorted_by_depth_with_every_column(filled_store):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]  # nothing written
 
 
-def test_a_sweeps_runs_sorted_by_accuracy_as_markdown(filled_store):
+def compare_here(tmp_path: Path, monkeypatch, overrides: List[str]) -> str:
+    """What ``resnet-lab-compare`` prints, called in this process (the command is tested above and below)."""
+    from resnet_lab.compare import compare
+
+    monkeypatch.chdir(tmp_path)  # the default store, and relative plot folders, are where the command runs
+    return compare(compose_config("compare", ["tracking.experiment=depth", *overrides]))
+
+
+def test_a_sweeps_runs_sorted_by_accuracy_as_markdown(filled_store, monkeypatch):
     tmp_path, parent = filled_store
-    result = run_compare(["tracking.experiment=depth", f"compare.parent={parent}", "compare.sort=test_accuracy",
-                          "compare.descending=true", "compare.format=markdown"], tmp_path)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    by_id = compare_here(tmp_path, monkeypatch, [f"compare.parent={parent}", "compare.sort=test_accuracy",
+                                                 "compare.descending=true", "compare.format=markdown"])
+    lines = by_id.splitlines()
     assert lines[0].startswith("| run | status | preset | depth |") and lines[1].startswith("|---|")
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["resnet50", "resnet34", "resnet18"]
-    latest = run_compare(["tracking.experiment=depth", "compare.parent=latest", "compare.format=markdown",
-                          "compare.sort=test_accuracy", "compare.descending=true"], tmp_path)
-    assert latest.stdout == result.stdout
+    latest = compare_here(tmp_path, monkeypatch, ["compare.parent=latest", "compare.format=markdown",
+                                                  "compare.sort=test_accuracy", "compare.descending=true"])
+    assert latest == by_id
 
 
-def test_csv_and_json_carry_raw_numbers_and_tag_filters_apply(filled_store):
+def test_csv_and_json_carry_raw_numbers_and_tag_filters_apply(filled_store, monkeypatch):
     tmp_path, _ = filled_store
-    result = run_compare(["tracking.experiment=depth", "compare.format=csv", "compare.metrics=[test_accuracy]"],
-                         tmp_path)
-    assert result.returncode == 0, result.stderr
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    rows = list(csv.DictReader(io.StringIO(compare_here(tmp_path, monkeypatch, [
+        "compare.format=csv", "compare.metrics=[test_accuracy]"]))))
     assert [r["run"] for r in rows] == ["resnet18", "resnet34", "resnet50", "resnet101"]
     assert rows[3]["params"] == "44549160" and rows[3]["test_accuracy"] == "0.78"
     assert "best_val_accuracy" not in rows[0]
-    result = run_compare(["tracking.experiment=depth", "compare.format=json", "+compare.tags.preset=resnet34"],
-                         tmp_path)
-    assert result.returncode == 0, result.stderr
-    (row,) = json.loads(result.stdout.strip().splitlines()[-1])
+    (row,) = json.loads(compare_here(tmp_path, monkeypatch, ["compare.format=json", "+compare.tags.preset=resnet34"]))
     assert row["run"] == "resnet34" and row["depth"] == 34 and row["flops"] == 7_300_000_000
 
 
-def test_plots_are_written_as_png(filled_store):
+def test_plots_are_written_as_png(filled_store, monkeypatch):
     tmp_path, _ = filled_store
-    result = run_compare(["tracking.experiment=depth", "compare.plot_dir=plots"], tmp_path)
-    assert result.returncode == 0, result.stderr
+    compare_here(tmp_path, monkeypatch, ["compare.plot_dir=plots"])
     pngs = sorted((tmp_path / "plots").glob("*.png"))
     assert [p.name for p in pngs] == ["accuracy_vs_depth.png", "accuracy_vs_params.png", "accuracy_vs_train_time.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000 for p in pngs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import tarfile
 from pathlib import Path
@@ -10,13 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import compose_config
+from helpers.archives import UNOFFICIAL, write_cifar
+from helpers.configs import compose_config
 from resnet_lab.data import load_splits
 from resnet_lab.errors import DataError
-
-# Archives made here are in the published format but cannot have the published checksum.
-UNOFFICIAL = "data.verify_checksum=false"
-
 
 def test_digits_split_is_stratified_fixed_and_normalized_from_training_data():
     data = compose_config("train").data
@@ -51,40 +47,6 @@ def test_digits_with_a_wrong_image_shape_says_which_shape_to_use():
     with pytest.raises(DataError, match=r"data\.image_shape=\[32, 32, 3\] does not match the digits images, "
                                         r"which are \[8, 8, 1\]"):
         load_splits(data)
-
-
-def write_cifar(root: Path, name: str, per_batch: int = 20, corrupt: bool = False) -> Path:
-    """A CIFAR archive in the exact published layout: pickled dicts of uint8 rows of three 32x32 planes."""
-    rng = np.random.default_rng(0)
-    if name == "cifar10":
-        folder, train, test, meta = "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", \
-            "batches.meta"
-        label_key, names, classes = b"labels", {b"label_names": [f"c{i}".encode() for i in range(10)]}, 10
-        archive = root / "cifar-10-python.tar.gz"
-    else:
-        folder, train, test, meta = "cifar-100-python", ["train"], "test", "meta"
-        label_key, classes = b"fine_labels", 100
-        names = {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                 b"coarse_label_names": [f"k{i}".encode() for i in range(20)]}
-        archive = root / "cifar-100-python.tar.gz"
-        per_batch = max(per_batch, 1000)
-
-    def batch(n):
-        labels = np.tile(np.arange(classes), n // classes + 1)[:n]
-        return {b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8), label_key: labels.tolist(),
-                b"batch_label": b"fabricated"}
-
-    files = {m: pickle.dumps(batch(per_batch)) for m in train}
-    files[test] = pickle.dumps(batch(per_batch))
-    files[meta] = pickle.dumps(names)
-    with tarfile.open(archive, "w:gz") as tar:
-        for member, payload in files.items():
-            info = tarfile.TarInfo(f"{folder}/{member}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    if corrupt:
-        archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
-    return archive
 
 
 @pytest.mark.parametrize("name, classes", [("cifar10", 10), ("cifar100", 100)])

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import compose_config
+from helpers.archives import UNOFFICIAL, write_cifar, write_fashion, write_folder, write_mnist_npz
+from helpers.configs import compose_config
 from resnet_lab.data import load_splits, sources
 from resnet_lab.data.sources import Published, digest
 from resnet_lab.errors import DataError
-from test_data import UNOFFICIAL, write_cifar
 
 
 def load(overrides):
@@ -63,32 +61,6 @@ def test_offline_and_no_file_says_where_to_put_it(tmp_path, monkeypatch):
 
 # --- MNIST and Fashion-MNIST ----------------------------------------------------------------------
 
-def fake_digits(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8), np.arange(n, dtype=np.uint8) % 10
-
-
-def write_mnist_npz(path: Path, train: int = 200, test: int = 50) -> Path:
-    (x_train, y_train), (x_test, y_test) = fake_digits(train), fake_digits(test, 1)
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
-
-
-def write_idx(path: Path, values: np.ndarray) -> None:
-    header = bytes([0, 0, 8, values.ndim]) + b"".join(struct.pack(">I", d) for d in values.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + values.astype(np.uint8).tobytes())
-
-
-def write_fashion(folder: Path, train: int = 200, test: int = 50) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, n, seed in (("train", train, 0), ("t10k", test, 1)):
-        x, y = fake_digits(n, seed)
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", x)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", y)
-    return folder
-
-
 def test_mnist_reads_the_keras_npz_with_a_stratified_validation_split(tmp_path):
     npz = write_mnist_npz(tmp_path / "mnist.npz")
     for path in (npz, tmp_path):
@@ -134,19 +106,6 @@ def test_mnist_labels_outside_num_classes_are_a_clear_error(tmp_path):
 
 
 # --- image folders --------------------------------------------------------------------------------
-
-def write_folder(root: Path, classes=("cat", "dog", "eel"), per_class: int = 10, size=(20, 14)) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = np.full((size[1], size[0], 3), 40 * c, dtype=np.uint8) + rng.integers(0, 30, (size[1], size[0], 3),
-                                                                                         dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{i}.{'png' if i % 2 else 'jpg'}")
-    return root
-
 
 def test_an_image_folder_is_resized_split_and_labelled_by_folder(tmp_path):
     root = write_folder(tmp_path / "pets")

@@ -6,7 +6,7 @@ import importlib.util
 import json
 import shutil
 
-from conftest import compose_config
+from helpers.configs import compose_config
 from resnet_lab.describe import describe, render
 
 

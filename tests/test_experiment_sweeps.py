@@ -7,19 +7,16 @@ import itertools
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from conftest import REPO, TINY_DATA
-from resnet_lab.cli import CONFIG_DIR, EXPERIMENTS_DIR
-from resnet_lab.config import register_configs
+from helpers.configs import EXPERIMENTS, TINY, compose_config
+from helpers.processes import run_cli
+from helpers.stores import sweep_runs
+from resnet_lab.cli import EXPERIMENTS_DIR
 from resnet_lab.errors import ConfigError
 from resnet_lab.resolvers import layer_dims_for_depth
 from resnet_lab.validation import validate_train_config
-from test_cli import run_cli, store
 
-EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
 SWEPT = {  # what each experiment's own sweep covers
     "depth_sweep": ("model", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]),
     "cifar_depth": ("model", ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56",
@@ -30,24 +27,18 @@ SWEPT = {  # what each experiment's own sweep covers
     "digits_depth": ("model", ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56"]),
 }
 SINGLE_RUNS = {"he2015_cifar"}  # a recipe reproduced as one run, not a sweep
-SHRINK = {  # narrow networks, the depth (what the experiments compare) kept
-    "depth_sweep": ["model.stem.width=4", "model.widths=[4,4,4,4]"],
-    "cifar_depth": ["model.stem.width=4", "model.widths=[4,4,4]"],
-    "width_sweep": [],
-    "block_sweep": ["model.stem.width=4", "model.widths=[4,4,4]"],
-    "seed_reproduction": ["model.stem.width=4", "model.widths=[4,4,4,4]"],
-    "digits_depth": ["model.stem.width=4", "model.widths=[4,4,4]"],
+# Under debug=tiny every stage has one block: the depth a job reports follows from its stages and block type.
+TINY_DEPTHS = {
+    "depth_sweep": {"resnet18": 10, "resnet34": 10, "resnet50": 14, "resnet101": 14, "resnet152": 14},
+    "block_sweep": {"basic": 8, "preact_basic": 8, "bottleneck": 11, "preact_bottleneck": 11},
 }
-SMOKE = [*TINY_DATA, "trainer.epochs=1", "trainer.steps_per_epoch=1", "trainer.batch_size=32", "trainer.verbose=0",
-         "trainer.jit_compile=false", "tracking.log_model=false", "hydra.sweep.dir=sweep"]
+SMOKE = [*TINY, "trainer.epochs=1", "trainer.steps_per_epoch=1", "trainer.verbose=0", "tracking.log_model=false",
+         "hydra.sweep.dir=sweep"]
 
 
 def sweep_jobs(name):
     """The job override lists of an experiment's own sweep (its ``hydra.sweeper.params``)."""
-    register_configs(EXPERIMENTS_DIR)
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[f"+experiment={name}"], return_hydra_config=True)
+    cfg = compose_config("train", [f"experiment={name}"], hydra=True)
     parser = OverridesParser.create()
     swept = [parser.parse_override(f"{k}={v}") for k, v in cfg.hydra.sweeper.params.items()]
     choices = [[f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()] for o in swept]
@@ -60,19 +51,15 @@ def test_every_experiment_declares_its_sweep():
 
 @pytest.mark.parametrize("name", sorted(SWEPT))
 def test_every_job_of_every_experiment_composes_and_validates(name):
-    from conftest import compose_config
-
     jobs = sweep_jobs(name)
     key, values = SWEPT[name]
     assert jobs == [[f"{key}={v}"] for v in values]
     for job in jobs:
-        validate_train_config(compose_config("train", [f"+experiment={name}", *job]))
+        validate_train_config(compose_config("train", [f"experiment={name}", *job]))
 
 
 def test_block_sweep_holds_the_depth_at_56():
-    from conftest import compose_config
-
-    dims = {block: list(compose_config("train", ["+experiment=block_sweep", f"model/block={block}"]).model.layer_dims)
+    dims = {block: list(compose_config("train", ["experiment=block_sweep", f"model/block={block}"]).model.layer_dims)
             for block in SWEPT["block_sweep"][1]}
     assert dims == {"basic": [9, 9, 9], "preact_basic": [9, 9, 9], "bottleneck": [6, 6, 6],
                     "preact_bottleneck": [6, 6, 6]}
@@ -82,34 +69,29 @@ def test_block_sweep_holds_the_depth_at_56():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SWEPT))
-def test_a_shrunken_copy_of_each_experiment_sweeps_through_the_cli(tmp_path, name):
-    result = run_cli("resnet-lab-train", ["-m", f"+experiment={name}", *SHRINK[name], *SMOKE], tmp_path)
+def test_each_experiment_sweeps_through_the_cli_under_debug_tiny(tmp_path, tmp_store, name):
+    """What a user's smoke test of an experiment runs; the older spelling ``+experiment=`` is kept working."""
+    result = run_cli("resnet-lab-train", ["-m", f"+experiment={name}", *SMOKE], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    client = store(tmp_path)
     experiment = yaml.safe_load((EXPERIMENTS_DIR / f"{name}.yaml").read_text())["tracking"]["experiment"]
-    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
-    parent = next(r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep")
+    _, parents, children = sweep_runs(tmp_path, experiment)
+    (parent,) = parents
     assert len(children) == len(SWEPT[name][1]) and {c.info.status for c in children} == {"FINISHED"}
     assert parent.info.status == "FINISHED" and parent.data.tags["resnet_lab.swept_keys"] == SWEPT[name][0]
-    if name == "block_sweep":
-        assert {c.data.params["arch.depth"] for c in children} == {"56"}
-    if name in ("depth_sweep", "cifar_depth"):
-        depths = sorted(int(c.data.params["arch.depth"]) for c in children)
-        assert depths == ([18, 34, 50, 101, 152] if name == "depth_sweep" else [20, 32, 44, 56, 110])
+    assert {c.data.params["data.name"] for c in children} == {"synthetic"}
+    if SWEPT[name][0] == "model":  # every job built its own preset
+        assert sorted(c.data.params["model.name"] for c in children) == sorted(SWEPT[name][1])
+    if name in TINY_DEPTHS:
+        swept = "model.name" if name == "depth_sweep" else "model.block.type"
+        assert {c.data.params[swept]: int(c.data.params["arch.depth"]) for c in children} == TINY_DEPTHS[name]
 
 
 @pytest.mark.slow
-def test_optuna_search_runs_two_trials_and_optimizes_what_training_returns(tmp_path):
-    from conftest import TINY_MODEL
-
-    result = run_cli("resnet-lab-train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
-                                          *TINY_MODEL, *SMOKE], tmp_path)
+def test_optuna_search_runs_two_trials_and_optimizes_what_training_returns(tmp_path, tmp_store):
+    result = run_cli("resnet-lab-train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", *SMOKE],
+                     tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    client = store(tmp_path)
-    runs = client.search_runs([client.get_experiment_by_name("resnet-lab").experiment_id])
-    children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
-    parent = next(r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep")
+    _, (parent,), children = sweep_runs(tmp_path)
     assert len(children) == 2 and parent.info.status == "FINISHED"
     assert set(parent.data.tags["resnet_lab.swept_keys"].split(",")) == {
         "optimizer.learning_rate", "optimizer.weight_decay", "trainer.batch_size"}

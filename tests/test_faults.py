@@ -4,28 +4,24 @@ then `trainer.resume=true`: the same MLflow run finishes with every epoch's metr
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from conftest import TINY_DATA, TINY_MODEL
-from test_cli import BIN, run_cli
+from helpers.configs import TINY
+from helpers.processes import run_cli, start_cli
+from helpers.stores import runs_in
 
 EPOCHS = 4
 # Enough images that an epoch lasts seconds even on a fast machine, so the signal lands inside the run.
-ARGS = [*TINY_MODEL, *TINY_DATA, "data.train_size=8192", f"trainer.epochs={EPOCHS}", "trainer.batch_size=32",
-        "trainer.verbose=0", "tracking.experiment=faults"]
+ARGS = [*TINY, "data.train_size=8192", f"trainer.epochs={EPOCHS}", "trainer.verbose=0", "tracking.experiment=faults"]
 
 
 def start(tmp_path: Path, run_dir: str) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.Popen([str(BIN / "resnet-lab-train"), *ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_cli("resnet-lab-train", [*ARGS, f"hydra.run.dir={run_dir}"], tmp_path)
 
 
 def wait_for_epoch(process: subprocess.Popen, state: Path, epoch: int, timeout: float = 300) -> None:
@@ -40,8 +36,7 @@ def wait_for_epoch(process: subprocess.Popen, state: Path, epoch: int, timeout: 
 
 
 def the_run(tmp_path: Path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
+    client, runs = runs_in(tmp_path, "faults")
     assert len(runs) == 1, [r.info.status for r in runs]
     return client, runs[0]
 
@@ -57,7 +52,7 @@ def resume_and_check(tmp_path: Path, run_id: str) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_kills_the_run_keeps_the_checkpoint_and_resume_finishes_it(tmp_path):
+def test_ctrl_c_kills_the_run_keeps_the_checkpoint_and_resume_finishes_it(tmp_path, tmp_store):
     process = start(tmp_path, "first")
     state = tmp_path / "first" / "checkpoints" / "state.json"
     wait_for_epoch(process, state, 1)
@@ -74,7 +69,7 @@ def test_ctrl_c_kills_the_run_keeps_the_checkpoint_and_resume_finishes_it(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_hard_kill_mid_epoch_resumes_in_the_same_run_with_each_epoch_once(tmp_path):
+def test_a_hard_kill_mid_epoch_resumes_in_the_same_run_with_each_epoch_once(tmp_path, tmp_store):
     process = start(tmp_path, "first")
     wait_for_epoch(process, tmp_path / "first" / "checkpoints" / "state.json", 1)
     process.send_signal(signal.SIGKILL)  # no handler runs: the run stays RUNNING

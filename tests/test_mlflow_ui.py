@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY_DATA, TINY_MODEL, TINY_TRAINER
-from test_cli import run_cli
-from test_sweeps import closed_port
+from helpers.configs import REPO, TINY
+from helpers.processes import run_cli
+from helpers.stores import closed_port, seed_store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,10 +27,10 @@ SECRET = "pw-SECRET-7"  # in the tracking URI: the server ignores it, the store 
 
 
 @pytest.fixture
-def mlflow_server(tmp_path):
+def mlflow_server(tmp_path, store_template):
     port = closed_port()
     store = tmp_path / "server"
-    store.mkdir()
+    seed_store(store_template, store)
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1", "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
@@ -60,8 +60,8 @@ def test_the_mlflow_ui_lists_every_run_of_a_sweep_with_depth_and_accuracy(tmp_pa
         pytest.fail("Chromium is missing: apt-get install -y chromium (.ci/run does it)")
     url, store = mlflow_server
     uri = url.replace("http://", f"http://alice:{SECRET}@")
-    result = run_cli("resnet-lab-train", ["-m", *TINY_MODEL, *TINY_DATA, *TINY_TRAINER, "trainer.epochs=1",
-                                          "model.layer_dims=[1,1],[2,2]", "hydra.sweep.dir=sweep",
+    result = run_cli("resnet-lab-train", ["-m", *TINY, "trainer.epochs=1", "model.layer_dims=[1,1,1],[2,2,2]",
+                                          "hydra.sweep.dir=sweep",
                                           f"tracking.uri={uri}", "tracking.experiment=ui"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import compose_config
+from helpers.configs import compose_config
 from resnet_lab.errors import ConfigError
 from resnet_lab.optim import SmoothedSparseCrossentropy, apply_l2, build_optimizer, build_schedule
 from resnet_lab.validation import validate_train_config

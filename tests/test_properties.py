@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import keras
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,10 +69,7 @@ def architectures(draw):
     return spec, image_shape, num_classes
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(architectures())
-def test_random_architectures_build_or_fail_validation(drawn):
-    spec, image_shape, num_classes = drawn
+def build_or_refuse(spec, image_shape, num_classes) -> None:
     try:
         validate_model(spec, image_shape, num_classes)
     except ConfigError as exc:
@@ -80,3 +78,17 @@ def test_random_architectures_build_or_fail_validation(drawn):
     model = build_model(spec, image_shape, num_classes)  # must not raise once validation passed
     assert model.output_shape == (None, num_classes)
     keras.backend.clear_session()
+
+
+# A quick sample in every run; the slow suite draws several times more.
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(architectures())
+def test_random_architectures_build_or_fail_validation(drawn):
+    build_or_refuse(*drawn)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(architectures())
+def test_many_more_random_architectures_build_or_fail_validation(drawn):
+    build_or_refuse(*drawn)

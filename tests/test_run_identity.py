@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import TINY_DATA, TINY_MODEL, TINY_TRAINER, compose_config
+from helpers.configs import TINY, compose_config
+from helpers.processes import run_cli
+from helpers.stores import store
 from resnet_lab import tracking
 from resnet_lab.naming import run_name
 from resnet_lab.sweep import plan_job
-from test_cli import run_cli, store
 
 
 def test_run_names_come_from_the_overrides():
@@ -25,11 +26,10 @@ def test_in_a_sweep_only_the_swept_keys_name_the_run():
     assert run_name("resnet34", overrides, keys=["model", "optimizer.learning_rate"]) == "resnet34-lr0.1"
 
 
-def test_skip_finished_finds_the_finished_run_with_the_same_config(tmp_path):
+def test_skip_finished_finds_the_finished_run_with_the_same_config(tmp_path, tmp_store):
     from resnet_lab.train import train
 
-    base = TINY_MODEL + TINY_DATA + TINY_TRAINER + ["trainer.epochs=1", "tracking.log_model=false",
-                                                    f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"]
+    base = [*TINY, "trainer.epochs=1", "trainer.verbose=0", "tracking.log_model=false", f"tracking.uri={tmp_store}"]
     train(compose_config("train", base))
     finished = store(tmp_path).search_runs([store(tmp_path).get_experiment_by_name("resnet-lab").experiment_id])
     assert len(finished) == 1 and finished[0].info.status == "FINISHED"
@@ -53,12 +53,12 @@ def test_credentials_in_uris_are_never_recorded():
     assert tracking.redact_uri("http://h:5000/a@b") == "http://h:5000/a@b"  # no password, nothing to hide
 
 
-def test_environment_variables_and_secrets_never_reach_params_tags_or_artifacts(tmp_path, monkeypatch):
+def test_environment_variables_and_secrets_never_reach_params_tags_or_artifacts(tmp_path, tmp_store, monkeypatch):
     secrets = {"MLFLOW_TRACKING_USERNAME": "user-SECRET-1", "MLFLOW_TRACKING_PASSWORD": "pass-SECRET-2",
                "MLFLOW_TRACKING_TOKEN": "token-SECRET-3", "AWS_SECRET_ACCESS_KEY": "aws-SECRET-4"}
     for key, value in secrets.items():
         monkeypatch.setenv(key, value)  # a sqlite store ignores them; they must still never be recorded
-    result = run_cli("resnet-lab-train", [*TINY_MODEL, *TINY_DATA, *TINY_TRAINER, "trainer.epochs=1",
+    result = run_cli("resnet-lab-train", [*TINY, "trainer.epochs=1",
                                           "++hydra.job.env_set.API_TOKEN=envset-SECRET-5"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     client = store(tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import compose_config
+from helpers.configs import compose_config
 from resnet_lab import runtime
 from resnet_lab.runtime import (
     XLA_CPU_MIN_FLOPS_PER_LAYER,

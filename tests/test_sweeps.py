@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from typing import List
@@ -10,24 +9,17 @@ from typing import List
 import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from conftest import TINY_DATA, TINY_MODEL, TINY_TRAINER
-from test_cli import run_cli, store
+from helpers.configs import TINY
+from helpers.processes import run_cli
+from helpers.stores import closed_port, sweep_runs
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # logged once per epoch
 FINAL_METRICS = ("test_accuracy", "test_loss", "train_seconds", "train_images_per_s")  # once per run
 
 
 def sweep(tmp_path: Path, extra: List[str]):
-    return run_cli("resnet-lab-train", ["-m", *TINY_MODEL, *TINY_DATA, *TINY_TRAINER, "tracking.log_model=false",
+    return run_cli("resnet-lab-train", ["-m", *TINY, "trainer.verbose=0", "tracking.log_model=false",
                                         "hydra.sweep.dir=sweep", *extra], tmp_path)
-
-
-def runs_of(tmp_path: Path):
-    client = store(tmp_path)
-    runs = client.search_runs([client.get_experiment_by_name("resnet-lab").experiment_id])
-    parents = [r for r in runs if r.data.tags.get("resnet_lab.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("resnet_lab.role") == "train"]
-    return client, parents, children
 
 
 def assert_every_step_once(client, children, epochs: int) -> None:
@@ -54,13 +46,13 @@ def assert_parent_holds_its_children(client, parent, children, jobs: int) -> Non
 
 
 @pytest.mark.slow
-def test_four_joblib_workers_on_one_sqlite_store_lose_nothing(tmp_path):
+def test_four_joblib_workers_on_one_sqlite_store_lose_nothing(tmp_path, tmp_store):
     epochs = 3
     result = sweep(tmp_path, ["seed=1,2,3,4", f"trainer.epochs={epochs}", "hydra/launcher=joblib",
                               "hydra.launcher.n_jobs=4"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=4" in result.stdout  # really in four worker processes (Hydra logs to stdout)
-    client, parents, children = runs_of(tmp_path)
+    client, parents, children = sweep_runs(tmp_path)
     assert len(parents) == 1 and len(children) == 4
     assert all(c.info.status == "FINISHED" for c in children)
     assert sorted(c.info.run_name for c in children) == [f"cifar_resnet20-seed{i}" for i in (1, 2, 3, 4)]
@@ -69,25 +61,25 @@ def test_four_joblib_workers_on_one_sqlite_store_lose_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_submitit_local_runs_the_cluster_code_path(tmp_path):
-    result = sweep(tmp_path, ["model.layer_dims=[1,1],[2,2]", "trainer.epochs=1", "hydra/launcher=submitit_local"])
+def test_submitit_local_runs_the_cluster_code_path(tmp_path, tmp_store):
+    result = sweep(tmp_path, ["model.layer_dims=[1,1,1],[2,2,2]", "trainer.epochs=1", "hydra/launcher=submitit_local"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Submitit 'local' sweep output dir" in result.stdout
-    client, parents, children = runs_of(tmp_path)
+    client, parents, children = sweep_runs(tmp_path)
     assert len(parents) == 1 and len(children) == 2
-    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-dims[1,1]", "cifar_resnet20-dims[2,2]"]
+    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-dims[1,1,1]", "cifar_resnet20-dims[2,2,2]"]
     assert_every_step_once(client, children, 1)
     assert_parent_holds_its_children(client, parents[0], children, 2)
 
 
 @pytest.mark.slow
-def test_a_rerun_with_skip_finished_trains_only_the_missing_jobs(tmp_path):
+def test_a_rerun_with_skip_finished_trains_only_the_missing_jobs(tmp_path, tmp_store):
     first = sweep(tmp_path, ["seed=1", "trainer.epochs=1", "hydra.sweep.dir=first"])
     assert first.returncode == 0, first.stderr[-3000:]
     again = sweep(tmp_path, ["seed=1,2", "trainer.epochs=1", "tracking.skip_finished=true", "hydra.sweep.dir=again"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert "already FINISHED with this config" in again.stderr
-    client, parents, children = runs_of(tmp_path)
+    client, parents, children = sweep_runs(tmp_path)
     assert sorted(c.data.params["seed"] for c in children) == ["1", "2"]  # 2 runs trained, not 3
     rerun = next(p for p in parents if p.data.tags["resnet_lab.sweep_dir"].endswith("again"))
     assert rerun.data.tags["jobs"] == "2" and rerun.data.tags["jobs_skipped"] == "1"
@@ -95,16 +87,10 @@ def test_a_rerun_with_skip_finished_trains_only_the_missing_jobs(tmp_path):
     assert sorted(line.split(",")[0] for line in table.splitlines()[1:]) == sorted(c.info.run_id for c in children)
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # nothing listens once the socket is closed
-
-
 @pytest.mark.parametrize("multirun", [False, True], ids=["run", "multirun"])
 def test_an_unreachable_tracking_server_fails_in_seconds_before_training(tmp_path, multirun):
     uri = f"http://127.0.0.1:{closed_port()}"
-    args = [*TINY_MODEL, *TINY_DATA, *TINY_TRAINER, f"tracking.uri={uri}", "hydra.sweep.dir=sweep"]
+    args = [*TINY, f"tracking.uri={uri}", "hydra.sweep.dir=sweep"]
     started = time.monotonic()
     result = run_cli("resnet-lab-train", ["-m", *args, "seed=1,2"] if multirun else args, tmp_path)
     elapsed = time.monotonic() - started

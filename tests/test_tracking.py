@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from resnet_lab.tracking import artifact_root, flatten, resolve_uri
 
@@ -29,7 +28,7 @@ def test_flatten_gives_dotted_keys():
 
 
 def test_config_hash_ignores_reporting_keys_only():
-    from conftest import compose_config
+    from helpers.configs import compose_config
     from resnet_lab.identity import config_hash
 
     base = config_hash(compose_config("train"))

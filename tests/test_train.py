@@ -5,23 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from conftest import compose_config
+from helpers.configs import TINY, TINY_DEPTH, compose_config
+from helpers.stores import runs_in
 from resnet_lab.errors import ConfigError, DataError
 from resnet_lab.train import train
 
 
 def only_run(tmp_path: Path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("tests")
-    runs = client.search_runs([experiment.experiment_id]) if experiment else []
-    return client, runs
+    return runs_in(tmp_path, "tests")
 
 
 def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_overrides):
-    cfg = compose_config("train", tiny_train_overrides)
-    metrics = train(cfg, output_dir=tmp_path, overrides=tiny_train_overrides)
+    overrides = [*tiny_train_overrides, "trainer.jit_compile=null"]  # the automatic choice, as users get it
+    metrics = train(compose_config("train", overrides), output_dir=tmp_path, overrides=overrides)
 
     assert 0.0 <= metrics["val_accuracy"] <= 1.0 and "test_accuracy" in metrics
     client, runs = only_run(tmp_path)
@@ -30,14 +27,15 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert run.info.status == "FINISHED"
 
     params = run.data.params
-    assert params["model.name"] == "cifar_resnet20" and params["model.widths"] == "[4, 8]"
+    assert params["model.name"] == "cifar_resnet20" and params["model.width_multiplier"] == "0.25"
+    assert params["model.layer_dims"] == "[1, 1, 1]" and params["model.widths"] == "[16, 32, 64]"
     assert params["trainer.epochs"] == "2" and params["data.name"] == "synthetic"
-    assert params["arch.depth"] == "6"  # stem conv + 2 blocks x 2 convs + head
+    assert params["arch.depth"] == str(TINY_DEPTH)  # stem conv + 3 blocks x 2 convs + head
     assert int(params["arch.flops"]) > 0 and int(params["arch.activation_bytes"]) > 0
 
     tags = run.data.tags
     assert tags["jit_compile"] == "False"  # a tiny model on a CPU: XLA would be slower (runtime.choose_jit_compile)
-    assert tags["depth"] == "6" and tags["block"] == "basic" and tags["stem"] == "cifar"
+    assert tags["depth"] == str(TINY_DEPTH) and tags["block"] == "basic" and tags["stem"] == "cifar"
     assert len(tags["resnet_lab.config_hash"]) == 16
     assert int(tags["params_total"]) > 0 and int(tags["flops"]) > 0 and tags["preset"] == "cifar_resnet20"
 
@@ -69,7 +67,7 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert sorted(p.name.split("-")[0] for p in checkpoints.iterdir()) == ["best", "epoch", "state.json"]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.keras"]
     summary = Path(client.download_artifacts(run.info.run_id, "model_summary.txt", str(tmp_path)))
-    assert "depth            6" in summary.read_text()
+    assert f"depth            {TINY_DEPTH}" in summary.read_text()
 
 
 def test_the_same_seed_gives_the_same_model(tmp_path, tiny_train_overrides):
@@ -96,8 +94,10 @@ def test_a_failure_during_the_run_leaves_it_failed_with_the_reason(tmp_path, tin
     assert "no cifar-10-python.tar.gz" in runs[0].data.tags["resnet_lab.error"]
 
 
-def test_tracking_can_be_turned_off(tmp_path, tiny_train_overrides):
-    metrics = train(compose_config("train", tiny_train_overrides + ["tracking.enabled=false"]), output_dir=tmp_path)
+def test_tracking_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the default store would appear
+    metrics = train(compose_config("train", [*TINY, "trainer.verbose=0", "tracking.enabled=false"]),
+                    output_dir=tmp_path)
     assert "val_accuracy" in metrics
     assert not (tmp_path / "mlflow.db").exists()
     assert (tmp_path / "model.keras").exists()

@@ -6,7 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from conftest import compose_config
+from helpers.configs import compose_config
 from resnet_lab.errors import ConfigError
 from resnet_lab.validation import validate_describe_config, validate_train_config
 

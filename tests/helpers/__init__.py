@@ -1,0 +1,1 @@
+"""What the tests share: composing configs, running the commands, opening stores, fabricating data."""

@@ -1,0 +1,48 @@
+"""The commands as users run them: the installed console scripts, in a fresh process each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from helpers.configs import REPO
+
+BIN = Path(sys.executable).parent
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = {**os.environ, **QUIET, **(extra or {})}
+    env.pop("HYDRA_FULL_ERROR", None)  # what a user has: Hydra's short errors
+    return env
+
+
+def run_cli(command: str, args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``resnet-lab-<command>`` to the end; stdout and stderr come back as text."""
+    return subprocess.run([str(BIN / command), *args], cwd=cwd, env=_env(env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_cli(command: str, args: List[str], cwd: Path) -> subprocess.Popen:
+    """Start ``resnet-lab-<command>`` and return at once, for tests that signal or kill it mid-run."""
+    return subprocess.Popen([str(BIN / command), *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def run_python(script: str, cwd: Path, env: Optional[Dict[str, str]] = None, timeout: float = 900) -> dict:
+    """Run ``script`` in a fresh interpreter that can import the tests' helpers; it prints one JSON line last.
+
+    A process picks its Keras backend once, at import: a fresh one is how a test changes it.
+    """
+    paths = os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd,
+                            env=_env({"PYTHONPATH": paths, **(env or {})}), capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
