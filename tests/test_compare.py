@@ -1,4 +1,7 @@
-"""resnet-lab-compare over a real SQLite store: filters, sorting, every format, the plots."""
+"""resnet-lab-compare over a real SQLite store: filters, sorting, every format, the plots.
+
+The tables here have one row per run (``compare.group=none``); grouped repeats are in test_compare_stats.py.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ def filled_store(tmp_path, tmp_store):
 
 def test_text_table_sorted_by_depth_with_every_column(filled_store):
     tmp_path, _ = filled_store
-    result = run_compare(["tracking.experiment=depth"], tmp_path)
+    result = run_compare(["tracking.experiment=depth", "compare.group=none"], tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].split() == ["run", "status", "preset", "depth", "params", "flops", "test_accuracy",
@@ -65,7 +68,7 @@ def compare_here(tmp_path: Path, monkeypatch, overrides: List[str]) -> str:
     from resnet_lab.compare import compare
 
     monkeypatch.chdir(tmp_path)  # the default store, and relative plot folders, are where the command runs
-    return compare(compose_config("compare", ["tracking.experiment=depth", *overrides]))
+    return compare(compose_config("compare", ["tracking.experiment=depth", "compare.group=none", *overrides]))
 
 
 def test_a_sweeps_runs_sorted_by_accuracy_as_markdown(filled_store, monkeypatch):

@@ -26,6 +26,7 @@ SWEPT = {  # what each experiment's own sweep covers
     "seed_reproduction": ("model", ["seed_resnet18", "seed_resnet34"]),
     "digits_depth": ("model", ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56"]),
 }
+SEEDS = {"digits_depth": ["1", "2", "3"]}  # experiments that repeat each configuration with several seeds
 SINGLE_RUNS = {"he2015_cifar"}  # a recipe reproduced as one run, not a sweep
 # Under debug=tiny every stage has one block: the depth a job reports follows from its stages and block type.
 TINY_DEPTHS = {
@@ -53,7 +54,9 @@ def test_every_experiment_declares_its_sweep():
 def test_every_job_of_every_experiment_composes_and_validates(name):
     jobs = sweep_jobs(name)
     key, values = SWEPT[name]
-    assert jobs == [[f"{key}={v}"] for v in values]
+    seeds = SEEDS.get(name)
+    assert jobs == ([[f"{key}={v}", f"seed={s}"] for v in values for s in seeds] if seeds
+                    else [[f"{key}={v}"] for v in values])
     for job in jobs:
         validate_train_config(compose_config("train", [f"experiment={name}", *job]))
 
@@ -71,16 +74,19 @@ def test_block_sweep_holds_the_depth_at_56():
 @pytest.mark.parametrize("name", sorted(SWEPT))
 def test_each_experiment_sweeps_through_the_cli_under_debug_tiny(tmp_path, tmp_store, name):
     """What a user's smoke test of an experiment runs; the older spelling ``+experiment=`` is kept working."""
-    result = run_cli("resnet-lab-train", ["-m", f"+experiment={name}", *SMOKE], tmp_path)
+    seeds = ["seed=1,2"] if name in SEEDS else []  # repeats, as in CI: two seeds rather than the default three
+    result = run_cli("resnet-lab-train", ["-m", f"+experiment={name}", *SMOKE, *seeds], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     experiment = yaml.safe_load((EXPERIMENTS_DIR / f"{name}.yaml").read_text())["tracking"]["experiment"]
     _, parents, children = sweep_runs(tmp_path, experiment)
     (parent,) = parents
-    assert len(children) == len(SWEPT[name][1]) and {c.info.status for c in children} == {"FINISHED"}
-    assert parent.info.status == "FINISHED" and parent.data.tags["resnet_lab.swept_keys"] == SWEPT[name][0]
+    repeats = 2 if seeds else 1
+    assert len(children) == repeats * len(SWEPT[name][1]) and {c.info.status for c in children} == {"FINISHED"}
+    assert parent.info.status == "FINISHED"
+    assert set(parent.data.tags["resnet_lab.swept_keys"].split(",")) == {SWEPT[name][0], *(["seed"] if seeds else [])}
     assert {c.data.params["data.name"] for c in children} == {"synthetic"}
     if SWEPT[name][0] == "model":  # every job built its own preset
-        assert sorted(c.data.params["model.name"] for c in children) == sorted(SWEPT[name][1])
+        assert sorted(c.data.params["model.name"] for c in children) == sorted(SWEPT[name][1] * repeats)
     if name in TINY_DEPTHS:
         swept = "model.name" if name == "depth_sweep" else "model.block.type"
         assert {c.data.params[swept]: int(c.data.params["arch.depth"]) for c in children} == TINY_DEPTHS[name]
@@ -97,7 +103,8 @@ def test_optuna_search_runs_two_trials_and_optimizes_what_training_returns(tmp_p
         "optimizer.learning_rate", "optimizer.weight_decay", "trainer.batch_size"}
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())["best_value"]
     assert best == pytest.approx(max(c.data.metrics["val_accuracy"] for c in children))
-    assert all(c.info.run_name.startswith("cifar_resnet20-lr") for c in children)
+    assert all(c.info.run_name.startswith("cifar_resnet20-") and "-lr" in c.info.run_name and "-bs" in c.info.run_name
+               for c in children)  # named by every override, the drawn ones included
 
 
 def test_optuna_must_minimize_a_loss(tmp_path):

@@ -9,7 +9,7 @@ from helpers.configs import TINY, compose_config
 from helpers.processes import run_cli
 from helpers.stores import store
 from resnet_lab import tracking
-from resnet_lab.naming import run_name
+from resnet_lab.naming import group_name, run_name
 from resnet_lab.sweep import plan_job
 
 
@@ -21,9 +21,12 @@ def test_run_names_come_from_the_overrides():
         "resnet50-bottleneck-dims[3,4,6,3]-seed7"
 
 
-def test_in_a_sweep_only_the_swept_keys_name_the_run():
-    overrides = ["model=resnet34", "optimizer.learning_rate=0.1", "trainer.batch_size=128", "data=synthetic"]
-    assert run_name("resnet34", overrides, keys=["model", "optimizer.learning_rate"]) == "resnet34-lr0.1"
+def test_repeats_share_a_group_name_that_leaves_out_the_seed():
+    overrides = ["model=resnet34", "trainer.epochs=3", "seed=2", "data=synthetic"]
+    assert run_name("resnet34", overrides) == "resnet34-ep3-seed2-synthetic"
+    assert group_name("resnet34", overrides) == "resnet34-ep3-synthetic"
+    # Runs of 3 and 30 epochs are never named alike, whether run alone or as jobs of a sweep.
+    assert run_name("cifar_resnet20", ["trainer.epochs=3"]) != run_name("cifar_resnet20", ["trainer.epochs=30"])
 
 
 def test_skip_finished_finds_the_finished_run_with_the_same_config(tmp_path, tmp_store):

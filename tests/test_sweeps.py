@@ -38,10 +38,10 @@ def assert_parent_holds_its_children(client, parent, children, jobs: int) -> Non
     assert sorted(c.data.tags["resnet_lab.job_num"] for c in children) == [str(i) for i in range(jobs)]
     assert {c.data.tags["resnet_lab.sweep_dir"] for c in children} == {parent.data.tags["resnet_lab.sweep_dir"]}
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"comparison.md", "comparison.csv", "plots"} <= artifacts
+    assert {"comparison.md", "comparison.csv", "comparison_runs.md", "comparison_runs.csv", "plots"} <= artifacts
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert plots == {"plots/accuracy_vs_depth.png", "plots/accuracy_vs_params.png", "plots/accuracy_vs_train_time.png"}
-    table = Path(client.download_artifacts(parent.info.run_id, "comparison.csv")).read_text()
+    table = Path(client.download_artifacts(parent.info.run_id, "comparison_runs.csv")).read_text()
     assert sorted(line.split(",")[0] for line in table.splitlines()[1:]) == sorted(c.info.run_id for c in children)
 
 
@@ -55,7 +55,9 @@ def test_four_joblib_workers_on_one_sqlite_store_lose_nothing(tmp_path, tmp_stor
     client, parents, children = sweep_runs(tmp_path)
     assert len(parents) == 1 and len(children) == 4
     assert all(c.info.status == "FINISHED" for c in children)
-    assert sorted(c.info.run_name for c in children) == [f"cifar_resnet20-seed{i}" for i in (1, 2, 3, 4)]
+    # Named by every override that changes the run (one rule for single runs and sweep jobs).
+    assert sorted(c.info.run_name for c in children) == [f"cifar_resnet20-tiny-seed{i}-ep3" for i in (1, 2, 3, 4)]
+    assert {c.data.tags["resnet_lab.group"] for c in children} == {"cifar_resnet20-tiny-ep3"}  # repeats
     assert_every_step_once(client, children, epochs)
     assert_parent_holds_its_children(client, parents[0], children, 4)
 
@@ -67,7 +69,8 @@ def test_submitit_local_runs_the_cluster_code_path(tmp_path, tmp_store):
     assert "Submitit 'local' sweep output dir" in result.stdout
     client, parents, children = sweep_runs(tmp_path)
     assert len(parents) == 1 and len(children) == 2
-    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-dims[1,1,1]", "cifar_resnet20-dims[2,2,2]"]
+    assert sorted(c.info.run_name for c in children) == ["cifar_resnet20-tiny-dims[1,1,1]-ep1",
+                                                         "cifar_resnet20-tiny-dims[2,2,2]-ep1"]
     assert_every_step_once(client, children, 1)
     assert_parent_holds_its_children(client, parents[0], children, 2)
 
@@ -83,7 +86,7 @@ def test_a_rerun_with_skip_finished_trains_only_the_missing_jobs(tmp_path, tmp_s
     assert sorted(c.data.params["seed"] for c in children) == ["1", "2"]  # 2 runs trained, not 3
     rerun = next(p for p in parents if p.data.tags["resnet_lab.sweep_dir"].endswith("again"))
     assert rerun.data.tags["jobs"] == "2" and rerun.data.tags["jobs_skipped"] == "1"
-    table = Path(client.download_artifacts(rerun.info.run_id, "comparison.csv")).read_text()
+    table = Path(client.download_artifacts(rerun.info.run_id, "comparison_runs.csv")).read_text()
     assert sorted(line.split(",")[0] for line in table.splitlines()[1:]) == sorted(c.info.run_id for c in children)
 
 

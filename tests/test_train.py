@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,16 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     checkpoints = Path(tags["resnet_lab.checkpoint_dir"])
     assert checkpoints == (tmp_path / "checkpoints").resolve()
     assert sorted(p.name.split("-")[0] for p in checkpoints.iterdir()) == ["best", "epoch", "state.json"]
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.keras"]
+    assert {"model/MLmodel", "model/model.keras", "model/input_example.json"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert not [key for key in params if key.startswith("model.reference")]  # the preset's facts, not the run's
+    inputs = {d.tags[0].value: d.dataset for d in run.data_inputs} if hasattr(run, "data_inputs") else {
+        d.tags[0].value: d.dataset for d in run.inputs.dataset_inputs}
+    assert sorted(inputs) == ["test", "train", "validation"] and {d.name for d in inputs.values()} == {"synthetic"}
+    assert json.loads(inputs["test"].profile)["images"] == 32 and json.loads(inputs["train"].profile)["classes"] == 3
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "mlflow.sharedViewState.resnet-lab-comparison" in experiment.tags
     summary = Path(client.download_artifacts(run.info.run_id, "model_summary.txt", str(tmp_path)))
     assert f"depth            {TINY_DEPTH}" in summary.read_text()
 
@@ -108,3 +118,29 @@ def test_throughput_leaves_out_the_compiling_first_epoch():
 
     assert steady_images_per_s([30.0, 2.0, 2.0], images_per_epoch=100) == pytest.approx(50.0)
     assert steady_images_per_s([4.0], images_per_epoch=100) == pytest.approx(25.0)  # one epoch: all there is
+
+
+def test_the_logged_model_loads_through_pyfunc_and_predicts_the_networks_logits(tmp_path, tiny_train_overrides):
+    import keras
+    import mlflow.pyfunc
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    overrides = [*tiny_train_overrides, "trainer.epochs=1", "tracking.register_model=tiny-digits"]
+    train(compose_config("train", overrides), output_dir=tmp_path)
+    client, (run,) = only_run(tmp_path)
+    uri = client.tracking_uri
+    images = np.random.default_rng(0).normal(size=(5, 8, 8, 3)).astype("float32")
+    expected = keras.saving.load_model(tmp_path / "model.keras").predict(images, verbose=0)  # plain Keras
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        logits = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(images)
+        registered = mlflow.pyfunc.load_model("models:/tiny-digits/1").predict(images)
+    finally:
+        mlflow.set_tracking_uri(None)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(registered, expected, rtol=1e-5, atol=1e-5)
+    (version,) = MlflowClient(uri).search_model_versions("name='tiny-digits'")
+    assert version.run_id == run.info.run_id
+    assert "mlflow.log-model.history" in run.data.tags  # what the runs table's Models column shows

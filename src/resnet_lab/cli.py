@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from resnet_lab.config import register_configs
 from resnet_lab.errors import UserError
 from resnet_lab.resolvers import register_resolvers
+from resnet_lab.startup_noise import import_backend_quietly
 
 log = logging.getLogger("resnet_lab")
 
@@ -176,6 +177,7 @@ def _train(cfg: DictConfig) -> Optional[float]:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="describe")
 @_guard
 def _describe(cfg: DictConfig) -> None:
+    import_backend_quietly()
     from resnet_lab.describe import describe, render
 
     print(render(describe(cfg), cfg.describe.format), flush=True)
@@ -184,14 +186,17 @@ def _describe(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="compare")
 @_guard
 def _compare(cfg: DictConfig) -> None:
-    from resnet_lab.compare import compare
+    from resnet_lab.compare import compare, where_to_look
 
     print(compare(cfg), flush=True)
+    for line in where_to_look(cfg):  # on stderr: the table on stdout stays machine-readable
+        print(line, file=sys.stderr)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="bench")
 @_guard
 def _bench(cfg: DictConfig) -> None:
+    import_backend_quietly()
     from resnet_lab.bench import bench, render
 
     print(render(bench(cfg), cfg.bench.format), flush=True)

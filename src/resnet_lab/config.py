@@ -187,7 +187,9 @@ class TrackingConfig:
     uri: Optional[str] = None  # None: sqlite mlflow.db in the launch directory
     experiment: str = "resnet-lab"
     run_name: Optional[str] = None  # None: the preset and the overrides, e.g. resnet34-lr0.1-bs128
-    log_model: bool = True  # save the trained model as a run artifact
+    log_model: bool = True  # log the trained network as the run's MLflow Model (model/, with model.keras)
+    register_model: Optional[str] = None  # also register each trained model as a version of this name
+    system_metrics: bool = False  # log MLflow's system metrics (CPU, memory, GPU where present) while training
     skip_finished: bool = False  # skip a run whose identical config (same config hash) already FINISHED
 
 
@@ -205,6 +207,7 @@ class CompareConfig:
     tags: Dict[str, str] = field(default_factory=dict)  # only runs with these tag values, e.g. {preset: resnet18}
     status: Optional[str] = None  # only runs in this state (FINISHED, FAILED, ...); None: all
     metrics: List[str] = field(default_factory=lambda: ["test_accuracy", "best_val_accuracy"])  # columns
+    group: str = "seed"  # seed: runs that differ only in seed are one row (mean, sd, 95% interval); none: per run
     sort: str = "depth"  # the column to sort by
     descending: bool = False
     format: str = "text"  # text | markdown | csv | json

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Sequence
 
 # Short forms for the keys people sweep most; any other key is named by its last part.
 SHORT_KEYS = {
@@ -21,24 +21,30 @@ SHORT_KEYS = {
 }
 # Keys that say where or how a run is reported, not what it is.
 NOT_IN_NAME = ("tracking", "hydra", "trainer.verbose", "data.path", "experiment", "hparams_search")
-GROUPS = ("model", "data", "optimizer", "schedule", "trainer", "tracking")  # `group=choice` names by its value
+GROUPS = ("model", "data", "optimizer", "schedule", "trainer", "tracking", "debug")  # `group=choice`: its value
 MAX_LENGTH = 120  # MLflow keeps 250 characters; the UI's run list shows far fewer
 
 
-def run_name(preset: str, overrides: Sequence[str], keys: Optional[Iterable[str]] = None) -> str:
-    """``preset`` followed by a short ``keyvalue`` for each override (only those of ``keys`` if given).
+def run_name(preset: str, overrides: Sequence[str], leave_out: Iterable[str] = ()) -> str:
+    """``preset`` followed by a short ``keyvalue`` for each override that changes what the run computes.
 
-    In a sweep ``keys`` are the swept keys, so names differ exactly where the jobs differ.
+    One rule for single runs and sweep jobs alike, so two runs whose configs differ are never named
+    alike; ``leave_out`` drops keys as well (``group_name`` drops the seed).
     """
-    wanted = None if keys is None else {_bare(k) for k in keys}
+    dropped = {_bare(k) for k in leave_out}
     parts: List[str] = [preset]
     for override in overrides:
         key, sep, value = override.partition("=")
         key = _bare(key)
-        if not sep or key == "model" or _excluded(key) or (wanted is not None and key not in wanted):
+        if not sep or key == "model" or _excluded(key) or key in dropped:
             continue
         parts.append(_short(key, value))
     return "-".join(parts)[:MAX_LENGTH]
+
+
+def group_name(preset: str, overrides: Sequence[str]) -> str:
+    """The run name without the seed: what runs that repeat one configuration have in common."""
+    return run_name(preset, overrides, leave_out=("seed",))
 
 
 def _bare(key: str) -> str:

@@ -176,8 +176,8 @@ def build_training_state(model: keras.Model) -> None:
     first 2-epoch fit of a narrow ResNet-56 took 19.0-19.3 s that way and 9.2-10.5 s with the state
     built first. The other backends build it themselves before tracing.
     """
-    if keras.backend.backend() != "tensorflow":
-        return
+    if keras.backend.backend() != "tensorflow" or not getattr(model, "inputs", None):
+        return  # a subclassed model (the seed's) knows its input only once called: Keras builds it then
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     symbolic_build = getattr(model, "_symbolic_build", None)  # Keras' own builder, private: skipped if it goes

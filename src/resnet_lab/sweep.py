@@ -9,6 +9,7 @@ FAILED if any job failed.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class MlflowSweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             _check_direction(config)
+            validate_every_job(config)  # a mistake in one value of the sweep leaves no run behind
             if config.tracking.enabled:
                 tracking.check_reachable(tracking.resolve_uri(config.tracking.uri, Path.cwd()))  # once, not per job
         except UserError as exc:
@@ -94,10 +96,22 @@ class MlflowSweepCallback(Callback):
         tracking.Run(client, self.parent_id).set_tags({"jobs": jobs, "jobs_failed": len(failed),
                                                         "jobs_skipped": len(self._skipped(sweep_dir))})
         self._close("FAILED" if failed else "FINISHED")
+        print(self._summary(client, runs), flush=True)
         if failed:
             print(f"error: {len(failed)} of {jobs} sweep jobs failed (job {', '.join(failed)}; reasons in "
                   f"{sweep_dir}/<job>/{JOB_FAILED_FILE}); see MLflow run {self.parent_id}", file=sys.stderr)
             sys.exit(1)
+
+    def _summary(self, client: Any, runs: List[Any]) -> str:
+        """What the terminal shows when the sweep ends: its comparison, and where the full one is."""
+        from resnet_lab.compare import summary_table
+        from resnet_lab.ui_view import pointer_lines
+
+        parent = client.get_run(self.parent_id)
+        lines = ["", f"sweep {parent.info.run_name}: {len(runs)} runs", summary_table(runs, COMPARE_METRICS[0]), "",
+                 f"parent run {self.parent_id}: comparison.md, comparison.csv and plots/ in {parent.info.artifact_uri}",
+                 *pointer_lines(self.uri, parent.info.experiment_id)]
+        return "\n".join(lines)
 
     def _children(self) -> List[Any]:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -121,6 +135,35 @@ class MlflowSweepCallback(Callback):
             client.set_terminated(self.parent_id, status)
 
 
+def job_overrides(config: DictConfig) -> Optional[List[List[str]]]:
+    """Each job's overrides, as the basic sweeper will run them; None for a sweeper that draws its jobs
+    as it goes (Optuna)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    parser = OverridesParser.create()
+    task = parser.parse_overrides(list(config.hydra.overrides.task))
+    given = {o.key_or_group for o in task}
+    params = config.hydra.sweeper.get("params") or {}
+    swept = [o for o in task if o.is_sweep_override()]
+    swept += [parser.parse_override(f"{k}={v}") for k, v in params.items() if str(k).lstrip("+~") not in given]
+    fixed = [o.input_line for o in task if not o.is_sweep_override()]
+    choices = [[f"{o.get_key_element()}={value}" for value in o.sweep_string_iterator()] for o in swept]
+    return [fixed + list(job) for job in itertools.product(*choices)]
+
+
+def validate_every_job(config: DictConfig) -> None:
+    """Compose and check every job of the sweep before any of them, or the parent run, starts."""
+    from hydra import compose
+
+    from resnet_lab.validation import validate_train_config
+
+    jobs = job_overrides(config)
+    for overrides in jobs or ():
+        validate_train_config(compose(config.hydra.job.config_name, overrides=overrides))
+
+
 def _check_direction(config: DictConfig) -> None:
     """An optimizing sweeper (Optuna) must maximize accuracies and minimize losses."""
     direction = config.hydra.sweeper.get("direction")
@@ -142,7 +185,7 @@ class JobPlan:
 
 
 def plan_job(cfg: DictConfig, overrides: List[str], sweep_dir: Optional[str], job_num: Optional[int]) -> JobPlan:
-    """Name the run from its overrides (the swept ones, in a sweep) and find a FINISHED twin to skip to."""
+    """Name the run from its overrides and find a FINISHED twin to skip to."""
     from resnet_lab.identity import config_hash
     from resnet_lab.naming import run_name
 
@@ -151,13 +194,9 @@ def plan_job(cfg: DictConfig, overrides: List[str], sweep_dir: Optional[str], jo
         return plan
     uri = tracking.resolve_uri(cfg.tracking.uri)
     tracking.check_reachable(uri)
-    keys = None
     if sweep_dir is not None:
         plan.tags = {tracking.TAG_SWEEP_DIR: sweep_dir, tracking.TAG_JOB_NUM: job_num}
-        parent = tracking.sweep_parent(uri, cfg.tracking.experiment, sweep_dir)
-        if parent is not None and parent.data.tags.get(tracking.TAG_SWEPT_KEYS):
-            keys = parent.data.tags[tracking.TAG_SWEPT_KEYS].split(",")
-    plan.run_name = cfg.tracking.run_name or run_name(cfg.model.name, overrides, keys)
+    plan.run_name = cfg.tracking.run_name or run_name(cfg.model.name, overrides)
     if cfg.tracking.skip_finished:
         plan.finished = tracking.finished_twin(uri, cfg.tracking.experiment, config_hash(cfg))
     return plan

@@ -30,6 +30,8 @@ TAG_ROLE = "resnet_lab.role"  # "train" or "sweep"
 TAG_SWEEP_DIR = "resnet_lab.sweep_dir"
 TAG_ERROR = "resnet_lab.error"
 TAG_CONFIG_HASH = "resnet_lab.config_hash"  # identical configs share it (see identity.py)
+TAG_GROUP_HASH = "resnet_lab.group_hash"  # configs that differ only in the seed share it: repeats, compared as a group
+TAG_GROUP = "resnet_lab.group"  # the same, readable: the run name without the seed (what the MLflow UI groups by)
 TAG_JOB_NUM = "resnet_lab.job_num"  # a sweep job's number, as in its output folder
 TAG_SWEPT_KEYS = "resnet_lab.swept_keys"  # on a sweep's parent: the keys that vary between its jobs
 TAG_CHECKPOINT_DIR = "resnet_lab.checkpoint_dir"  # absolute folder of the run's checkpoints, for resuming
@@ -190,6 +192,16 @@ def public_config(cfg: Any) -> Any:
 
 
 def experiment_id(client, name: str, uri: str) -> str:
+    """The experiment's id, created if need be, and marked for the MLflow UI as model training with the
+    comparison view (also an older experiment the project logs into)."""
+    from resnet_lab.ui_view import mark_for_model_training
+
+    found = _find_or_create_experiment(client, name, uri)
+    mark_for_model_training(client, found)
+    return found
+
+
+def _find_or_create_experiment(client, name: str, uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
@@ -303,6 +315,25 @@ def start_run(
         raise
     with deferred_interrupt():
         client.set_terminated(run.run_id, "FINISHED")
+
+
+SYSTEM_METRICS_SECONDS = 5  # sampling interval of MLflow's system metrics: several points even in short runs
+
+
+@contextlib.contextmanager
+def system_metrics(run: Optional[Run], uri: Optional[str], enabled: bool) -> Iterator[None]:
+    """MLflow's system metrics (CPU, memory, disk, network; GPU where present) for ``run`` while inside."""
+    if not enabled or run is None:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run.run_id, sampling_interval=SYSTEM_METRICS_SECONDS, tracking_uri=uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
 
 
 def _search(uri: str, experiment: str, filter_string: str, **kwargs: Any) -> List[Any]:

@@ -17,7 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from resnet_lab import tracking
 from resnet_lab.config import ModelConfig
 from resnet_lab.errors import TrainingDiverged
-from resnet_lab.identity import config_hash
+from resnet_lab.identity import config_hash, group_hash
+from resnet_lab.naming import group_name
+from resnet_lab.startup_noise import import_backend_quietly
 from resnet_lab.validation import validate_train_config
 
 log = logging.getLogger(__name__)
@@ -33,9 +35,11 @@ class RunContext:
     spec: ModelConfig  # cfg.model as the typed spec the builder takes
     run: Optional[tracking.Run]  # None without tracking
     checkpoint_dir: Path
-    output_dir: Optional[Path]  # None: nothing outlives the run
-    overrides: Sequence[str]
-    resumed: bool  # continues an unfinished run from its last checkpoint
+    output_dir: Optional[Path] = None  # None: nothing outlives the run
+    overrides: Sequence[str] = ()
+    resumed: bool = False  # continues an unfinished run from its last checkpoint
+    uri: Optional[str] = None  # the tracking store the run is in
+    in_sweep: bool = False  # a job of a multirun: the sweep, not each job, says where to look
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,10 +102,12 @@ def train(
     same config continues from its last checkpoint, in the same MLflow run.
     """
     validate_train_config(cfg)  # before any run exists: a typo must not leave a FAILED run behind
+    import_backend_quietly()
     spec = OmegaConf.to_object(cfg.model)
     with contextlib.ExitStack() as stack:
         own_dir = output_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        untracked = RunContext(cfg, spec, None, own_dir / CHECKPOINT_FOLDER, output_dir, overrides, resumed=False)
+        untracked = RunContext(cfg, spec, None, checkpoint_dir=own_dir / CHECKPOINT_FOLDER, output_dir=output_dir,
+                               overrides=overrides, in_sweep=sweep_dir is not None)
         context = stack.enter_context(_tracked(untracked, sweep_dir, run_name, tags))
         metrics = _run(context)
     return metrics
@@ -127,13 +133,14 @@ def _mlflow_run(untracked: RunContext, sweep_dir: Optional[str], run_name: Optio
     previous = _resumable_run(cfg, uri, identity)
     parent = tracking.find_sweep_parent(uri, cfg.tracking.experiment, sweep_dir) if sweep_dir else None
     tags = {tracking.TAG_ROLE: "train", "preset": cfg.model.name, "data": cfg.data.name,
-            tracking.TAG_CONFIG_HASH: identity, **(tags or {})}
+            tracking.TAG_CONFIG_HASH: identity, tracking.TAG_GROUP_HASH: group_hash(cfg),
+            tracking.TAG_GROUP: group_name(cfg.model.name, untracked.overrides), **(tags or {})}
     with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or run_name or cfg.model.name,
                             tags=tags, parent_run_id=parent,
                             resume_run_id=previous.info.run_id if previous else None) as run:
         checkpoint_dir = _checkpoint_dir(run, previous, untracked, uri)
         try:
-            yield dataclasses.replace(untracked, run=run, checkpoint_dir=checkpoint_dir,
+            yield dataclasses.replace(untracked, run=run, uri=uri, checkpoint_dir=checkpoint_dir,
                                       resumed=previous is not None)
         except TrainingDiverged as exc:
             run.set_tags({tracking.TAG_FAILED_EPOCH: exc.epoch})
@@ -206,7 +213,7 @@ def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     network, report = _build_network(context, prepared, replicas)
     jit_compile = _choose_jit_compile(trainer, report)
-    _log_setup_once(context, report, network, prepared.precision, jit_compile)
+    _log_setup_once(context, prepared, report, network, jit_compile)
     model = with_augmentation(network, cfg.data.augment)
     batches = math.ceil(len(splits.y_train) / trainer.batch_size)
     steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
@@ -238,15 +245,19 @@ def _choose_jit_compile(trainer: Any, report: Any) -> bool:
     return jit_compile
 
 
-def _log_setup_once(context: RunContext, report: Any, network: Any, precision: str, jit_compile: bool) -> None:
+def _log_setup_once(context: RunContext, prepared: Prepared, report: Any, network: Any, jit_compile: bool) -> None:
     """The setup goes to the run before training, once: MLflow refuses to change a param on resume."""
     import keras
+
+    from resnet_lab.dataset_logging import log_datasets
 
     run = context.run
     if run is None or (context.resumed and run.client.get_run(run.run_id).data.params):
         return
     _log_setup(run, context.cfg, report, context.overrides, network)
-    run.set_tags({"precision": precision, "jit_compile": jit_compile, "keras_backend": keras.backend.backend()})
+    run.set_tags({"precision": prepared.precision, "jit_compile": jit_compile,
+                  "keras_backend": keras.backend.backend()})
+    log_datasets(run, prepared.splits, context.cfg.data)
 
 
 def _restore(context: RunContext, prepared: Prepared, built: Built) -> None:
@@ -276,15 +287,16 @@ def _fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
     done = checkpointer.state.epochs_done
     started = time.perf_counter()
     if done < trainer.epochs and not checkpointer.state.stopped_early:
-        built.model.fit(
-            **training_feed(splits.x_train, splits.y_train, trainer.batch_size, cfg.seed, repeat=built.capped),
-            validation_data=validation(splits.x_val, splits.y_val, trainer.batch_size),
-            epochs=trainer.epochs,
-            initial_epoch=done,
-            steps_per_epoch=built.steps_per_epoch if built.capped else None,
-            callbacks=[NonFiniteLossGuard(), epoch_logger],
-            verbose=_verbosity(trainer.verbose),
-        )
+        with tracking.system_metrics(context.run, context.uri, cfg.tracking.system_metrics):
+            built.model.fit(
+                **training_feed(splits.x_train, splits.y_train, trainer.batch_size, cfg.seed, repeat=built.capped),
+                validation_data=validation(splits.x_val, splits.y_val, trainer.batch_size),
+                epochs=trainer.epochs,
+                initial_epoch=done,
+                steps_per_epoch=built.steps_per_epoch if built.capped else None,
+                callbacks=[NonFiniteLossGuard(), epoch_logger],
+                verbose=_verbosity(trainer.verbose),
+            )
     train_seconds = time.perf_counter() - started
     if checkpointer.state.stopped_early:
         log.info("early stop after epoch %d: no better %s since epoch %d", checkpointer.state.epochs_done,
@@ -338,10 +350,30 @@ def _record(context: RunContext, prepared: Prepared, built: Built, fitted: Fitte
         run.log_metrics({k: v for k, v in metrics.items() if k not in history[-1]}, step=len(history))
         _log_evaluation(run, prepared.splits, tested.logits.argmax(axis=-1), history)
         if context.cfg.tracking.log_model:
-            _log_model(run, built.network, output_dir)
+            _log_model(context, built.network, prepared.splits.x_test)
     elif output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         built.network.save(output_dir / "model.keras")
+    if not context.in_sweep:
+        _say_where_it_went(context)
+
+
+def _say_where_it_went(context: RunContext) -> None:
+    """The last lines of a run: where its checkpoints and model are, and how to see it in the MLflow UI."""
+    from resnet_lab.ui_view import pointer_lines
+
+    if context.output_dir is not None:
+        log.info("checkpoints in %s", context.checkpoint_dir)
+    if context.run is None:
+        if context.output_dir is not None:
+            log.info("model in %s", context.output_dir / "model.keras")
+        return
+    run_id = context.run.run_id
+    if context.cfg.tracking.log_model:
+        log.info("model: runs:/%s/model (mlflow.pyfunc.load_model), model/model.keras for Keras", run_id)
+    experiment = context.run.client.get_run(run_id).info.experiment_id
+    for line in pointer_lines(context.uri, experiment, run_id):
+        log.info("%s", line)
 
 
 def steady_images_per_s(epoch_train_seconds: Sequence[float], images_per_epoch: int) -> float:
@@ -362,6 +394,7 @@ def _log_unlogged_epochs(run: tracking.Run, history: List[Dict[str, float]]) -> 
 def _log_setup(run: tracking.Run, cfg: DictConfig, report: Any, overrides: Sequence[str], model: Any) -> None:
     """Everything known before training starts, so that a run that fails is still explained."""
     resolved = tracking.public_config(cfg)  # credentials in URIs are never recorded
+    resolved["model"].pop("reference", None)  # the preset's published facts, not this run's: see arch.*
     arch = {"depth": report.depth, "params_total": report.params_total,
             "params_trainable": report.params_trainable, "flops": report.flops,
             "activation_bytes": report.activation_bytes}
@@ -396,12 +429,16 @@ def _log_evaluation(run: tracking.Run, splits: Any, predicted: Any, history: Lis
         run.log_artifact(Path(tmp) / "training_curves.png", "evaluation")
 
 
-def _log_model(run: tracking.Run, model: Any, output_dir: Optional[Path]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = (output_dir or Path(tmp)) / "model.keras"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model.save(path)
-        run.log_artifact(path, "model")
+def _log_model(context: RunContext, network: Any, test_images: Any) -> None:
+    """The network as the run's MLflow Model (its ``model.keras`` also in the output folder), and as a
+    new version of ``tracking.register_model`` when that names one."""
+    from resnet_lab.model_logging import log_mlflow_model, register
+
+    run, name = context.run, context.cfg.tracking.register_model
+    log_mlflow_model(run, network, test_images, keep_in=context.output_dir)
+    if name:
+        version = register(run.client, run.run_id, run.client.get_run(run.run_id).info.artifact_uri, name)
+        log.info("registered as version %s of model %r", version.version, name)
 
 
 def _verbosity(verbose: Optional[int]) -> int:

@@ -321,10 +321,11 @@ def validate_bench_config(cfg: Any) -> None:
 
 def validate_compare_config(cfg: Any) -> None:
     """What ``resnet-lab-compare`` is asked for, checked before the store is opened."""
-    from resnet_lab.compare import columns_for
+    from resnet_lab.compare import GROUPINGS, columns_for
 
     compare = cfg.compare
     _choice("compare.format", compare.format, C.COMPARE_FORMATS)
+    _choice("compare.group", compare.group, GROUPINGS)
     columns = columns_for(list(compare.metrics))
     if compare.sort not in columns:
         raise ConfigError("compare.sort", compare.sort, "a column: " + ", ".join(columns))

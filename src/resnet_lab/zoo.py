@@ -50,7 +50,7 @@ def preset_report(name: str) -> Tuple[Any, ModelReport]:
 
 def catalogue(reports: Optional[Mapping[str, Tuple[Any, ModelReport]]] = None) -> str:
     """The markdown table of docs/zoo.md; ``reports`` (name -> spec and report) saves building presets again."""
-    reports = reports if reports is not None else {}
+    reports = reports or {}
     lines = [
         "# Model zoo",
         "",

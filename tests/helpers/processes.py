@@ -16,13 +16,14 @@ BIN = Path(sys.executable).parent
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def _env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def _env(extra: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, str]:
+    """The test's environment with ``extra`` on top; a None value removes that variable."""
     env = {**os.environ, **QUIET, **(extra or {})}
     env.pop("HYDRA_FULL_ERROR", None)  # what a user has: Hydra's short errors
-    return env
+    return {key: value for key, value in env.items() if value is not None}
 
 
-def run_cli(command: str, args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None,
+def run_cli(command: str, args: List[str], cwd: Path, env: Optional[Dict[str, Optional[str]]] = None,
             timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``resnet-lab-<command>`` to the end; stdout and stderr come back as text."""
     return subprocess.run([str(BIN / command), *args], cwd=cwd, env=_env(env), capture_output=True, text=True,
