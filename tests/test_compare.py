@@ -115,3 +115,16 @@ def test_mistakes_are_one_line_and_exit_2(filled_store, override, message):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
     assert "Traceback" not in result.stderr
+
+
+def test_latest_without_an_experiment_finds_the_newest_sweep_and_says_where_to_look(filled_store):
+    """After `+experiment=digits_depth` the sweep is in another experiment than the default one."""
+    tmp_path, parent = filled_store
+    result = run_compare(["compare.parent=latest", "compare.group=none"], tmp_path)  # tracking.experiment unset
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.strip().splitlines()[1:]]
+    assert names == ["resnet18", "resnet34", "resnet50"]  # the sweep's jobs, not the run outside it
+    assert "experiment 'resnet-lab' has no sweep: comparing the newest sweep, sweep in experiment 'depth'" in \
+        result.stderr
+    ui = [line for line in result.stderr.splitlines() if line.startswith("MLflow UI: ")]
+    assert len(ui) == 1 and "/#/experiments/" in ui[0] and "viewStateShareKey=resnet-lab-comparison" in ui[0]

@@ -211,3 +211,12 @@ def test_a_bad_group_is_one_line_naming_the_key(repeats_store, monkeypatch):
     tmp_path, _ = repeats_store
     with pytest.raises(ConfigError, match=r"^compare\.group='seeds' is not allowed: one of 'seed', 'none'$"):
         compare_here(tmp_path, monkeypatch, ["compare.group=seeds"])
+
+
+def test_when_every_interval_overlaps_the_note_says_so_in_one_line():
+    from resnet_lab.compare import order_note
+
+    groups = [{"run": f"r{d}", "depth": d, "test_accuracy": summarize(values)}
+              for d, values in ((20, [0.90, 0.95]), (32, [0.91, 0.96]), (44, [0.92, 0.94]))]
+    assert order_note(groups, ["test_accuracy"]) == [
+        ("test_accuracy, not ordered by the data: the 95% intervals of all 3 overlap.", [])]

@@ -29,10 +29,14 @@ def test_flatten_gives_dotted_keys():
 
 def test_config_hash_ignores_reporting_keys_only():
     from helpers.configs import compose_config
-    from resnet_lab.identity import config_hash
+    from resnet_lab.identity import config_hash, group_hash
 
     base = config_hash(compose_config("train"))
     assert base == config_hash(compose_config("train", ["tracking.experiment=other", "trainer.verbose=0"]))
     assert base == config_hash(compose_config("train", ["data.path=/moved/elsewhere"]))
     assert base != config_hash(compose_config("train", ["trainer.epochs=3"]))
     assert base != config_hash(compose_config("train", ["model=cifar_resnet32"]))
+    # A preset's published facts are about the preset, not the run: editing them changes no hash.
+    assert base == config_hash(compose_config("train", ["model.reference.source=edited", "model.reference.params=1"]))
+    assert group_hash(compose_config("train", ["seed=1"])) == group_hash(compose_config("train", ["seed=2"]))
+    assert config_hash(compose_config("train", ["seed=1"])) != config_hash(compose_config("train", ["seed=2"]))

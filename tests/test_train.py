@@ -126,7 +126,8 @@ def test_the_logged_model_loads_through_pyfunc_and_predicts_the_networks_logits(
     import numpy as np
     from mlflow.tracking import MlflowClient
 
-    overrides = [*tiny_train_overrides, "trainer.epochs=1", "tracking.register_model=tiny-digits"]
+    overrides = [*tiny_train_overrides, "trainer.epochs=1", "tracking.register_model=tiny-digits",
+                 "tracking.system_metrics=true"]
     train(compose_config("train", overrides), output_dir=tmp_path)
     client, (run,) = only_run(tmp_path)
     uri = client.tracking_uri
@@ -144,3 +145,4 @@ def test_the_logged_model_loads_through_pyfunc_and_predicts_the_networks_logits(
     (version,) = MlflowClient(uri).search_model_versions("name='tiny-digits'")
     assert version.run_id == run.info.run_id
     assert "mlflow.log-model.history" in run.data.tags  # what the runs table's Models column shows
+    assert "system/cpu_utilization_percentage" in run.data.metrics  # tracking.system_metrics=true

@@ -186,10 +186,11 @@ def _describe(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="compare")
 @_guard
 def _compare(cfg: DictConfig) -> None:
-    from resnet_lab.compare import compare, where_to_look
+    from resnet_lab.compare import comparison
 
-    print(compare(cfg), flush=True)
-    for line in where_to_look(cfg):  # on stderr: the table on stdout stays machine-readable
+    result = comparison(cfg)
+    print(result.text, flush=True)
+    for line in result.where_to_look():  # on stderr: the table on stdout stays machine-readable
         print(line, file=sys.stderr)
 
 

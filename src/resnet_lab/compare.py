@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -166,7 +167,9 @@ def order_note(groups: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> L
              if intervals_overlap(a[metric], b[metric])]
     level = f"{CONFIDENCE:.0%}"
     note = []
-    if pairs:
+    if len(spread) > 2 and len(pairs) == len(spread) * (len(spread) - 1) // 2:  # every pair: say it once
+        note.append((f"{metric}, not ordered by the data: the {level} intervals of all {len(spread)} overlap.", []))
+    elif pairs:
         note.append((f"{metric}, not ordered by the data ({level} intervals overlap):", pairs))
     elif len(spread) > 1:
         note.append((f"{metric}, ordered by the data: the {level} intervals are all apart.", []))
@@ -242,10 +245,10 @@ def find_runs(client: Any, experiment: str, parent: Optional[str], tags: Mapping
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     found = client.get_experiment_by_name(experiment)
-    if found is None:
+    if found is None and parent != "latest":
         names = sorted(e.name for e in client.search_experiments())
         raise ConfigError("compare.experiment", experiment, "an experiment of the store: " + (", ".join(names) or "none yet"))
-    ids = [found.experiment_id]
+    ids = [found.experiment_id] if found is not None else []
     filters = [f"tags.`{tracking.TAG_ROLE}` = 'train'"]
     if parent == "latest":
         sweep = latest_sweep(client, ids, experiment)
@@ -281,7 +284,7 @@ def latest_sweep(client: Any, ids: List[str], experiment: str) -> Any:
     """The newest sweep of the experiment; if it has none, the newest of any experiment (say which)."""
     newest = {"filter_string": f"tags.`{tracking.TAG_ROLE}` = 'sweep'", "order_by": ["attributes.start_time DESC"],
               "max_results": 1}
-    sweeps = client.search_runs(ids, **newest)
+    sweeps = client.search_runs(ids, **newest) if ids else []
     if sweeps:
         return sweeps[0]
     everywhere = [e.experiment_id for e in client.search_experiments()]
@@ -289,22 +292,31 @@ def latest_sweep(client: Any, ids: List[str], experiment: str) -> Any:
     if not sweeps:
         raise ConfigError("compare.parent", "latest", "a sweep's run id; no experiment of this store has a sweep yet")
     holder = client.get_experiment(sweeps[0].info.experiment_id).name
-    log.warning("experiment %r has no sweep: comparing the newest sweep, %s in experiment %r",
-                experiment, sweeps[0].info.run_name, holder)
+    print(f"note: experiment {experiment!r} has no sweep: comparing the newest sweep, {sweeps[0].info.run_name} "
+          f"in experiment {holder!r}", file=sys.stderr)  # the command's logging is off: its output is the table
     return sweeps[0]
 
 
-def where_to_look(cfg: Any) -> List[str]:
-    """The MLflow UI's comparison view of the compared experiment, and the command that serves it."""
-    from resnet_lab.ui_view import pointer_lines
+class Comparison(NamedTuple):
+    """What ``resnet-lab-compare`` prints, and where its runs are, to point at them in the MLflow UI."""
 
-    uri = tracking.resolve_uri(cfg.tracking.uri)
-    found = tracking.client_for(uri).get_experiment_by_name(cfg.compare.experiment or cfg.tracking.experiment)
-    return pointer_lines(uri, found.experiment_id) if found is not None else []
+    text: str
+    uri: str
+    experiment_id: str
+
+    def where_to_look(self) -> List[str]:
+        from resnet_lab.ui_view import pointer_lines
+
+        return pointer_lines(self.uri, self.experiment_id)
 
 
 def compare(cfg: Any) -> str:
-    """``resnet-lab-compare``: query, group, sort, render; writes the plots when ``compare.plot_dir`` is set."""
+    """``resnet-lab-compare``'s table (see ``comparison``)."""
+    return comparison(cfg).text
+
+
+def comparison(cfg: Any) -> Comparison:
+    """Query, group, sort, render; writes the plots when ``compare.plot_dir`` is set."""
     c = cfg.compare
     metrics = list(c.metrics)
     validate_compare_config(cfg)
@@ -322,7 +334,8 @@ def compare(cfg: Any) -> str:
         out_dir = out_dir if out_dir.is_absolute() else tracking.launch_dir() / out_dir
         for path in plot(rows, c.plot_metric, out_dir):
             log.info("wrote %s", path)
-    return report(rows, metrics, c.format, grouped=c.group == "seed")
+    text = report(rows, metrics, c.format, grouped=c.group == "seed")
+    return Comparison(text, uri, runs[0].info.experiment_id)
 
 
 def _shapes_result(param: str) -> bool:

@@ -334,6 +334,19 @@ def system_metrics(run: Optional[Run], uri: Optional[str], enabled: bool) -> Ite
         yield
     finally:
         monitor.finish()
+        _publish_last_window(monitor)
+
+
+def _publish_last_window(monitor: Any) -> None:
+    """MLflow drops the samples of the window the run's end cuts short: a run shorter than one sampling
+    interval would have no system metrics at all."""
+    try:
+        metrics = monitor.aggregate_metrics()
+        if metrics:
+            monitor.publish_metrics(metrics)
+            monitor.mlflow_logger.flush()
+    except Exception as exc:  # system metrics are a help, never a reason for a run to fail
+        log.warning("system metrics: the last samples were not logged (%s)", exc)
 
 
 def _search(uri: str, experiment: str, filter_string: str, **kwargs: Any) -> List[Any]:

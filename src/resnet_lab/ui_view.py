@@ -37,7 +37,7 @@ def view_state() -> Dict[str, Any]:
     parameters as charts; repeats of one configuration (seeds) grouped, with their mean shown."""
     columns = [_column("tags", t) for t in TAG_COLUMNS] + [_column("params", p) for p in PARAM_COLUMNS]
     columns += [_column("metrics", m) for m in METRIC_COLUMNS]
-    columns += [_column("attributes", a) for a in ("Dataset", "Models", "Source")]
+    columns += [_column("attributes", a) for a in ("Dataset", "Models")]  # what MLflow's own columns show
     section = "resnet-lab-depth"
     charts = [_scatter("resnet-lab-accuracy-vs-depth", section, "arch.depth"),
               _scatter("resnet-lab-accuracy-vs-params", section, "arch.params_total")]
@@ -45,6 +45,10 @@ def view_state() -> Dict[str, Any]:
         "orderByKey": "attributes.start_time",
         "orderByAsc": True,  # sweeps train in the order they list depths
         "selectedColumns": columns,
+        # The comparison first, the run's dataset and model after it; the UI applies a width (room for names
+        # like cifar_resnet56-ep30-seed2) only to a column that the order lists.
+        "columnOrder": [_column("attributes", "Run Name"), *columns],
+        "columnWidths": {_column("attributes", "Run Name"): 330},
         "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": TAG_GROUP}]},
         "useGroupedValuesInCharts": True,
         "compareRunSections": [{"uuid": section, "name": "Accuracy against depth and size", "display": True,
