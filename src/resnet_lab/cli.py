@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from resnet_lab.config import register_configs
 from resnet_lab.errors import UserError
 from resnet_lab.resolvers import register_resolvers
-from resnet_lab.startup_noise import import_backend_quietly
+from resnet_lab.startup_noise import QUIET_BY_DEFAULT, import_backend_quietly
 
 log = logging.getLogger("resnet_lab")
 
@@ -49,7 +49,9 @@ ALLOWED_TARGETS = (
 
 
 def _quiet_backends() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # TensorFlow's C++ chatter, unless the user chose a level
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        os.environ[QUIET_BY_DEFAULT] = "1"  # sweep jobs in other processes filter its start-up notices too
 
 
 def _refuse_unlisted_targets(args: List[str]) -> None:

@@ -16,7 +16,9 @@ import sys
 import tempfile
 from typing import Iterator
 
-USER_SET_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ  # read before the commands set their default
+QUIET_BY_DEFAULT = "RESNET_LAB_DEFAULT_TF_LOG_LEVEL"  # set where the commands, not the user, chose the level
+# Read when the commands start, before they set their default level.
+USER_SET_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ and QUIET_BY_DEFAULT not in os.environ
 
 # Lines TensorFlow prints on every start on a CPU machine; anything else is passed on.
 NOISE = (

@@ -370,7 +370,8 @@ def _say_where_it_went(context: RunContext) -> None:
         return
     run_id = context.run.run_id
     if context.cfg.tracking.log_model:
-        log.info("model: runs:/%s/model (mlflow.pyfunc.load_model), model/model.keras for Keras", run_id)
+        local = f" and {context.output_dir / 'model.keras'}" if context.output_dir is not None else ""
+        log.info("model: runs:/%s/model (mlflow.pyfunc.load_model; model/model.keras for Keras)%s", run_id, local)
     experiment = context.run.client.get_run(run_id).info.experiment_id
     for line in pointer_lines(context.uri, experiment, run_id):
         log.info("%s", line)
