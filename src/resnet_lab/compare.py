@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from resnet_lab import identity, tracking
+from resnet_lab.compare_columns import LEADING, TRAILING, columns_for, metric_columns
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.stats import CONFIDENCE, Summary, intervals_overlap, mean_of, summarize
 from resnet_lab.validation import validate_compare_config
@@ -27,8 +28,6 @@ from resnet_lab.validation import validate_compare_config
 log = logging.getLogger(__name__)
 
 # Columns every table has, before and after the chosen metrics.
-LEADING = ("run", "status", "preset", "depth", "params", "flops")
-TRAILING = ("train_seconds", "images_per_s")
 # Where each column's value lives in a run: params first (what the UI plots), then tags, then metrics.
 SOURCES = {
     "depth": (("params", "arch.depth"), ("tags", "depth")),
@@ -43,7 +42,6 @@ PLOTS = (  # file name, x column, axis label, log scale
     ("accuracy_vs_params.png", "params", "parameters", True),
     ("accuracy_vs_train_time.png", "train_seconds", "training time (s)", True),
 )
-GROUPINGS = ("seed", "none")  # seed: a row per group of repeats; none: a row per run
 SHARED = ("preset", "depth", "params", "flops")  # the same for every run of a group
 RAW_STATS = ("mean", "sd", "ci_low", "ci_high")  # a grouped metric's CSV columns and JSON keys
 # Flat param names (and prefixes) that do not change what a run computes: identity.py's rule, plus the seed.
@@ -52,15 +50,6 @@ NOT_GROUPING = ("seed", *identity.NOT_IDENTITY, *(f"trainer.{k}" for k in identi
                 *(f"model.{k}" for k in identity.NOT_IDENTITY_MODEL))
 SEED_IN_NAME = re.compile(r"-seed-?\d+(?=-|$)")  # what naming.run_name adds for a swept seed
 MORE_SEEDS = "seed=1,2,3"  # the override the note suggests
-
-
-def columns_for(metrics: Sequence[str]) -> List[str]:
-    return [*LEADING, *metric_columns(metrics), *TRAILING]
-
-
-def metric_columns(metrics: Sequence[str]) -> List[str]:
-    """The chosen metrics that are not already a fixed column."""
-    return [m for m in metrics if m not in LEADING + TRAILING]
 
 
 def row_of(run: Any, metrics: Sequence[str]) -> Dict[str, Any]:

@@ -197,7 +197,7 @@ def experiment_id(client, name: str, uri: str) -> str:
     from resnet_lab.ui_view import mark_for_model_training
 
     found = _find_or_create_experiment(client, name, uri)
-    mark_for_model_training(client, found)
+    mark_for_model_training(client, found, TAG_GROUP)
     return found
 
 

@@ -14,8 +14,6 @@ import json
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
-from resnet_lab.tracking import TAG_GROUP
-
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 VIEW_KEY = "resnet-lab-comparison"
@@ -32,9 +30,9 @@ def _column(kind: str, name: str) -> str:
     return f"{kind}.`{name}`"  # the UI's key for a column: attributes.`Dataset`, params.`arch.depth`, ...
 
 
-def view_state() -> Dict[str, Any]:
+def view_state(group_tag: str) -> Dict[str, Any]:
     """The comparison view: depth, size, cost and accuracy as columns; accuracy against depth and against
-    parameters as charts; repeats of one configuration (seeds) grouped, with their mean shown."""
+    parameters as charts; repeats of one configuration (runs sharing ``group_tag``) grouped, with their mean."""
     columns = [_column("tags", t) for t in TAG_COLUMNS] + [_column("params", p) for p in PARAM_COLUMNS]
     columns += [_column("metrics", m) for m in METRIC_COLUMNS]
     columns += [_column("attributes", a) for a in ("Dataset", "Models")]  # what MLflow's own columns show
@@ -49,7 +47,7 @@ def view_state() -> Dict[str, Any]:
         # like cifar_resnet56-ep30-seed2) only to a column that the order lists.
         "columnOrder": [_column("attributes", "Run Name"), *columns],
         "columnWidths": {_column("attributes", "Run Name"): 330},
-        "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": TAG_GROUP}]},
+        "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": group_tag}]},
         "useGroupedValuesInCharts": True,
         "compareRunSections": [{"uuid": section, "name": "Accuracy against depth and size", "display": True,
                                 "isReordered": False, "deleted": False, "isGenerated": False}],
@@ -65,13 +63,13 @@ def _scatter(uuid: str, section: str, x_param: str) -> Dict[str, Any]:
             "xaxis": {"key": x_param, "type": "PARAM"}, "yaxis": {"key": "test_accuracy", "type": "METRIC"}}
 
 
-def mark_for_model_training(client: Any, experiment_id: str) -> None:
+def mark_for_model_training(client: Any, experiment_id: str, group_tag: str) -> None:
     """Tag an experiment as model training and give it the comparison view (both idempotent)."""
     experiment = client.get_experiment(experiment_id)
     tags = experiment.tags or {}
     if tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
         client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
-    state = json.dumps(view_state(), separators=(",", ":"))
+    state = json.dumps(view_state(group_tag), separators=(",", ":"))
     if tags.get(VIEW_TAG) != state:
         client.set_experiment_tag(experiment_id, VIEW_TAG, state)
 

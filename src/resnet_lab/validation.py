@@ -321,7 +321,7 @@ def validate_bench_config(cfg: Any) -> None:
 
 def validate_compare_config(cfg: Any) -> None:
     """What ``resnet-lab-compare`` is asked for, checked before the store is opened."""
-    from resnet_lab.compare import GROUPINGS, columns_for
+    from resnet_lab.compare_columns import GROUPINGS, columns_for
 
     compare = cfg.compare
     _choice("compare.format", compare.format, C.COMPARE_FORMATS)
