@@ -27,7 +27,6 @@ from resnet_lab.validation import validate_compare_config
 
 log = logging.getLogger(__name__)
 
-# Columns every table has, before and after the chosen metrics.
 # Where each column's value lives in a run: params first (what the UI plots), then tags, then metrics.
 SOURCES = {
     "depth": (("params", "arch.depth"), ("tags", "depth")),
