@@ -94,7 +94,7 @@ def test_bench_config_mistakes_name_the_key(tmp_path, override, message):
 
 def test_starting_the_cli_imports_no_framework():
     code = ("import sys, resnet_lab.cli; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax', 'mlflow', 'sklearn'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax', 'mlflow', 'sklearn', 'numpy'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 from omegaconf import MISSING
 
-from resnet_lab.data.registry import DATASETS  # noqa: F401 - the names come with their loaders
+from resnet_lab.data.registry import DATASETS  # noqa: F401 - the names come with their loaders (no numpy)
 from resnet_lab.model.kinds import BLOCK_KINDS
 
 # Allowed values, shared by validation, the builder and the docs.

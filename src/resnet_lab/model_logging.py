@@ -57,8 +57,9 @@ def requirements() -> List[str]:
     return pinned
 
 
-def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path) -> Path:
-    """Write the MLflow Model of ``network`` into ``folder`` (new), with ``model.keras`` at its top."""
+def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path) -> Any:
+    """Write the MLflow Model of ``network`` into ``folder`` (new), with ``model.keras`` at its top;
+    returns its ``MLmodel`` description."""
     import mlflow.pyfunc
     from mlflow.models import Model, infer_signature
 
@@ -76,19 +77,21 @@ def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path) ->
     mlmodel = Model.load(str(folder / "MLmodel"))
     mlmodel.flavors["python_function"]["data"] = KERAS_FILE
     mlmodel.save(str(folder / "MLmodel"))
-    return folder
+    return mlmodel
 
 
 def log_mlflow_model(run: Any, network: Any, example_images: np.ndarray, keep_in: Optional[Path] = None) -> None:
     """Log the network as the run's MLflow Model at ``model/`` (and keep ``model.keras`` in ``keep_in``)."""
-    from mlflow.models import Model
-
     with tempfile.TemporaryDirectory() as tmp:
-        folder = save_mlflow_model(network, example_images, Path(tmp) / ARTIFACT_PATH)
+        folder = Path(tmp) / ARTIFACT_PATH
+        mlmodel = save_mlflow_model(network, example_images, folder)
         run.client.log_artifacts(run.run_id, str(folder), ARTIFACT_PATH)
-        mlmodel = Model.load(str(folder / "MLmodel"))
         mlmodel.run_id, mlmodel.artifact_path = run.run_id, ARTIFACT_PATH
-        run.client._record_logged_model(run.run_id, mlmodel)  # the tag the runs table's Models column reads
+        # The tag the runs table's Models column reads; MLflow records it through a private method, so a
+        # release without it leaves only that column empty.
+        record = getattr(run.client, "_record_logged_model", None)
+        if record is not None:
+            record(run.run_id, mlmodel)
         if keep_in is not None:
             keep_in.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / KERAS_FILE, keep_in / KERAS_FILE)

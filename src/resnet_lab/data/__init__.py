@@ -1,15 +1,23 @@
-"""Data sets, each loaded into one ``Splits`` object."""
+"""Data sets, each loaded into one ``Splits`` object (``data/splits.py``).
+
+Importing the package imports nothing heavy: the config schema reads the data set names from
+``data/registry.py`` at every command's start.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resnet_lab.data.registry import LOADERS
-from resnet_lab.data.splits import Splits, check_against_config, standardize
+
+if TYPE_CHECKING:
+    from resnet_lab.data.splits import Splits
 
 
 def load_splits(data: Any) -> Splits:
     """Load the data set that ``data`` (a ``DataConfig``) names, check it against the config, normalize."""
+    from resnet_lab.data.splits import check_against_config, standardize
+
     if data.name not in LOADERS:  # validation lists the names; this guards callers that skip it
         raise ValueError(f"unknown data set {data.name!r}")
     splits = LOADERS[data.name](data)
@@ -17,4 +25,4 @@ def load_splits(data: Any) -> Splits:
     return standardize(splits) if data.normalize else splits
 
 
-__all__ = ["Splits", "load_splits"]
+__all__ = ["load_splits"]
