@@ -1,4 +1,4 @@
-"""The SQLite store under parallel writers: a locked database is waited out, never lost."""
+"""The store under parallel writers: a locked database or a lost insert race is retried, never lost."""
 
 from __future__ import annotations
 
@@ -82,3 +82,59 @@ def test_only_lock_errors_are_retried():
     with pytest.raises(ValueError, match="no such table"):
         tracking.with_retries(broken, delays=(0.0, 0.0))
     assert len(calls) == 1
+
+
+def log_the_same_data_in_each_experiment(uri, experiment_ids, barrier, retries, failures):
+    """One sweep job: a run per experiment, each logging the same three splits at the same moment
+    as the other jobs, the way parallel jobs of a sweep start."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from resnet_lab.dataset_logging import log_datasets
+
+    rng = np.random.default_rng(0)
+    arrays = {k: rng.random((4, 2, 2, 1), dtype=np.float32) for k in ("x_train", "x_val", "x_test")}
+    splits = SimpleNamespace(**arrays, y_train=np.arange(4), y_val=np.arange(4), y_test=np.arange(4),
+                             num_classes=4, class_names=None)
+    data = SimpleNamespace(name="synthetic", path=None, split_seed=0)
+    client = tracking.client_for(uri)
+    if not retries:
+        client = client._client  # MLflow's own client: one try per call
+    for experiment in experiment_ids:
+        run = client.create_run(experiment)
+        barrier.wait()
+        try:
+            log_datasets(tracking.Run(client, run.info.run_id), splits, data)
+        except Exception as exc:
+            failures.put(str(exc).splitlines()[0][:200])
+
+
+@pytest.mark.parametrize("retries", [True, False], ids=["with-retries", "single-try"])
+def test_parallel_jobs_logging_the_same_data_set_lose_no_input(tmp_path, tmp_store, retries):
+    import multiprocessing
+
+    jobs, rounds = 4, 8
+    client = tracking.client_for(tmp_store)
+    experiments = [client.create_experiment(f"round-{i}") for i in range(rounds)]
+    context = multiprocessing.get_context("fork")
+    barrier, failures = context.Barrier(jobs), context.Queue()
+    workers = [context.Process(target=log_the_same_data_in_each_experiment,
+                               args=(tmp_store, experiments, barrier, retries, failures)) for _ in range(jobs)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    errors = []
+    while not failures.empty():
+        errors.append(failures.get())
+    if not retries:  # the race is real: without the retry some job loses its inputs
+        assert any("UNIQUE constraint failed: datasets." in e for e in errors), errors
+        return
+    assert errors == []
+    for experiment in experiments:
+        runs = client.search_runs([experiment])
+        assert len(runs) == jobs
+        for run in runs:
+            contexts = sorted(tag.value for d in run.inputs.dataset_inputs for tag in d.tags)
+            assert contexts == ["test", "train", "validation"]

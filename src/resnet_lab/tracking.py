@@ -77,11 +77,17 @@ def artifact_root(uri: str) -> Optional[str]:
 # SQLite lets one writer in at a time; parallel sweep jobs that wait longer than its busy timeout
 # (5 s) get "database is locked". The write was rolled back, so trying again is safe.
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0)  # seconds, about a minute in all
-_RETRYABLE = ("database is locked", "database table is locked", "database schema is locked")
+_RETRYABLE = (
+    "database is locked", "database table is locked", "database schema is locked",
+    # Parallel jobs logging the same data set: MLflow looks the dataset row up, then inserts it, so the
+    # slower job's insert collides (SQLite, PostgreSQL). Its transaction was rolled back; on the retry
+    # the lookup finds the row and only the run's own input is written.
+    "UNIQUE constraint failed: datasets.", 'unique constraint "dataset_pk"',
+)
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """A transient lock of the SQLite store, anywhere in the exception chain."""
+    """A transient lock of the store, or a lost get-or-create race, anywhere in the exception chain."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -100,7 +106,7 @@ def with_retries(call: Callable[..., Any], *args: Any, delays: Sequence[float] =
             if delay is None or not is_retryable(exc):
                 raise
             pause = delay * random.uniform(0.5, 1.5)
-            log.warning("MLflow store is locked by another writer (%s); retry %d in %.1f s",
+            log.warning("MLflow store is busy with another writer (%s); retry %d in %.1f s",
                         getattr(call, "__name__", "call"), attempt + 1, pause)
             time.sleep(pause)
 
