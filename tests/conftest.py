@@ -7,11 +7,15 @@ live in ``tests/helpers/``.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+# Autotune decisions go to a cache of this test session (every command it runs inherits it), never to
+# the developer's own: a test must not read a probe from earlier, nor leave one behind.
+os.environ["RESNET_LAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="resnet-lab-test-cache-")
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Precision choice from fabricated /proc/cpuinfo text and accelerators; seeding; memory and age readings."""
+"""What the machine offers, from fabricated /proc/cpuinfo text and accelerators; memory and age readings."""
 
 from __future__ import annotations
 
@@ -6,15 +6,7 @@ import pytest
 
 from helpers.configs import compose_config
 from resnet_lab import runtime
-from resnet_lab.runtime import (
-    XLA_CPU_MIN_FLOPS_PER_LAYER,
-    Accelerator,
-    choose_jit_compile,
-    choose_precision,
-    cpu_supports_bf16,
-    resolve_jit_compile,
-    resolve_precision,
-)
+from resnet_lab.runtime import Accelerator, cpu_supports_bf16
 
 # Abridged /proc/cpuinfo entries as Linux prints them (two logical CPUs each).
 EPYC_AVX2 = """processor\t: 0
@@ -45,15 +37,6 @@ def test_bf16_support_is_read_off_the_flags_line(cpuinfo, expected):
     assert cpu_supports_bf16(cpuinfo) is expected
 
 
-def test_auto_picks_bf16_only_where_the_hardware_doing_the_maths_has_it():
-    assert choose_precision(EPYC_AVX2, None) == "fp32"
-    assert choose_precision(SAPPHIRE_RAPIDS, None) == "mixed_bf16"
-    h100 = Accelerator("NVIDIA H100", bf16=True)
-    t4 = Accelerator("Tesla T4", bf16=False)
-    assert choose_precision(EPYC_AVX2, h100) == "mixed_bf16"  # the GPU trains, not the CPU
-    assert choose_precision(SAPPHIRE_RAPIDS, t4) == "fp32"
-
-
 @pytest.mark.parametrize("capability, expected", [
     ("9.0", True), ("8.0", True), ("8.6", True), ("7.5", False), ((8, 9), True), ((7, 0), False), (None, False),
 ])
@@ -61,53 +44,45 @@ def test_gpu_bf16_needs_compute_capability_8(capability, expected):
     assert runtime._capability_at_least(capability) is expected
 
 
-def test_resolve_reads_cpuinfo_for_auto_and_passes_explicit_choices(tmp_path, monkeypatch):
+def test_the_hardware_reads_cpuinfo_and_the_gpu_does_the_maths_where_there_is_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "keras_backend", lambda: "tensorflow")
     monkeypatch.setattr(runtime, "find_accelerator", lambda: None)
     cpuinfo = tmp_path / "cpuinfo"
     monkeypatch.setattr(runtime, "CPUINFO", cpuinfo)
     cpuinfo.write_text(EPYC_AVX2)
-    assert resolve_precision("auto") == "fp32"
+    assert runtime.hardware().bf16 is False and runtime.hardware().accelerator is None
     cpuinfo.write_text(SAPPHIRE_RAPIDS)
-    assert resolve_precision("auto") == "mixed_bf16"
-    assert resolve_precision("fp32") == "fp32" and resolve_precision("mixed_fp16") == "mixed_fp16"
+    assert runtime.hardware().bf16 is True
     cpuinfo.unlink()  # no /proc (macOS, Windows): no claim of bf16
-    assert resolve_precision("auto") == "fp32"
+    assert runtime.hardware().bf16 is False
+    cpuinfo.write_text(EPYC_AVX2)
+    monkeypatch.setattr(runtime, "find_accelerator", lambda: Accelerator("NVIDIA H100", bf16=True))
+    assert runtime.hardware().bf16 is True and runtime.hardware().accelerator == "NVIDIA H100"
+    cpuinfo.write_text(SAPPHIRE_RAPIDS)
+    monkeypatch.setattr(runtime, "find_accelerator", lambda: Accelerator("Tesla T4", bf16=False))
+    assert runtime.hardware().bf16 is False  # the GPU trains, not the CPU
+
+
+def test_the_machine_fingerprint_tells_cpus_and_core_counts_apart(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(runtime, "CPUINFO", cpuinfo)
+    cpuinfo.write_text(EPYC_AVX2)
+    epyc = runtime.machine_fingerprint()
+    assert epyc["cpu"] == "AMD EPYC" and epyc["backend"] == runtime.keras_backend()
+    assert runtime.machine_fingerprint() == epyc  # stable
+    cpuinfo.write_text(SAPPHIRE_RAPIDS)
+    assert runtime.machine_fingerprint()["cpu_flags"] != epyc["cpu_flags"]
+    cpuinfo.write_text(EPYC_AVX2)
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert runtime.machine_fingerprint()["cores"] == 1  # the cores this process may use, not the machine's
 
 
 def test_auto_is_the_default_and_a_valid_choice():
     cfg = compose_config("train", [])
-    assert cfg.trainer.precision == "auto"
+    assert cfg.trainer.precision == "auto" and cfg.trainer.jit_compile is None and cfg.trainer.autotune is True
     from resnet_lab.validation import validate_trainer
 
     validate_trainer(cfg.trainer)
-
-
-H100 = Accelerator("NVIDIA H100", bf16=True)
-# FLOPs per layer and image of models measured in benchmarks/README.md ("XLA on a CPU").
-CIFAR_RESNET20_8PX = 0.25e6  # XLA 0.77x as fast as TensorFlow's graph
-RESNET18_8PX = 1.3e6  # XLA 6.3x as fast
-
-
-@pytest.mark.parametrize("backend, accelerator, flops_per_layer, deterministic, expected", [
-    ("tensorflow", None, CIFAR_RESNET20_8PX, False, False),
-    ("tensorflow", None, RESNET18_8PX, False, True),
-    ("tensorflow", None, XLA_CPU_MIN_FLOPS_PER_LAYER, False, True),
-    ("tensorflow", H100, CIFAR_RESNET20_8PX, False, True),  # Keras compiles on a GPU as well
-    ("tensorflow", H100, RESNET18_8PX, True, False),  # XLA lacks deterministic versions of some ops
-    ("jax", None, CIFAR_RESNET20_8PX, True, True),  # JAX without XLA runs op by op
-    ("torch", H100, RESNET18_8PX, False, False),  # eager, as Keras' default; torch.compile is opt-in
-])
-def test_xla_is_chosen_where_it_trains_faster(backend, accelerator, flops_per_layer, deterministic, expected):
-    assert choose_jit_compile(backend, accelerator, flops_per_layer, deterministic) is expected
-
-
-def test_an_explicit_jit_compile_is_kept(monkeypatch):
-    monkeypatch.setattr(runtime, "find_accelerator", lambda: None)
-    monkeypatch.setattr(runtime, "keras_backend", lambda: "tensorflow")
-    assert resolve_jit_compile(True, flops_per_image=1e3, depth=10) is True
-    assert resolve_jit_compile(False, flops_per_image=1e12, depth=10) is False
-    assert resolve_jit_compile(None, flops_per_image=20 * RESNET18_8PX, depth=20) is True
-    assert resolve_jit_compile(None, flops_per_image=20 * CIFAR_RESNET20_8PX, depth=20) is False
 
 
 def test_memory_and_process_age_readings_are_plausible():

@@ -35,7 +35,9 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert int(params["arch.flops"]) > 0 and int(params["arch.activation_bytes"]) > 0
 
     tags = run.data.tags
-    assert tags["jit_compile"] == "False"  # a tiny model on a CPU: XLA would be slower (runtime.choose_jit_compile)
+    # Six steps are too few to repay timing the settings: the static choice, Keras' own on a CPU (no XLA).
+    assert tags["jit_compile"] == "False" and tags["autotune"] == "static"
+    assert "6 training steps are too few to repay a probe" in tags["autotune.reason"]
     assert tags["depth"] == str(TINY_DEPTH) and tags["block"] == "basic" and tags["stem"] == "cifar"
     assert len(tags["resnet_lab.config_hash"]) == 16
     assert int(tags["params_total"]) > 0 and int(tags["flops"]) > 0 and tags["preset"] == "cifar_resnet20"

@@ -22,10 +22,12 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_lab import tracking
+from resnet_lab.autotune import Measurement, Setting
 from resnet_lab.errors import ConfigError
 from resnet_lab.validation import validate_bench_config
 
 if TYPE_CHECKING:
+    from resnet_lab.probe import Outcome
     from resnet_lab.step_clock import StepClock
 
 log = logging.getLogger(__name__)
@@ -48,34 +50,49 @@ class Subject:
 
 
 def bench(cfg: DictConfig) -> Dict[str, Any]:
-    """Measure the composed model (and the baselines in ``bench.baselines``); log to MLflow if enabled."""
+    """Measure the composed model (and the baselines in ``bench.baselines``); log to MLflow if enabled.
+
+    Where ``trainer.precision=auto`` or ``trainer.jit_compile=null`` leave a choice, every setting they
+    allow is timed (the candidate table), the cache that training runs read is updated, and the
+    fastest is measured as the framework's model.
+    """
     validate_bench_config(cfg)  # before any run exists
     import keras
 
     from resnet_lab.model.analysis import analyze
-    from resnet_lab.model.builder import build_model
-    from resnet_lab.runtime import resolve_jit_compile, resolve_precision, seed_everything
+    from resnet_lab.probe import choose, step_signature
+    from resnet_lab.runtime import seed_everything
 
     seed_everything(cfg.seed)
-    precision = resolve_precision(cfg.trainer.precision)
     x, y, num_classes = _images(cfg)
     spec = OmegaConf.to_object(cfg.model)
-    network = build_model(spec, x.shape[1:], num_classes, precision=precision)
+
+    def build(setting: Setting) -> Any:
+        from resnet_lab.model.builder import build_model
+
+        seed_everything(cfg.seed)
+        network = build_model(spec, x.shape[1:], num_classes, precision=setting.precision)
+        return _compile(cfg, network, num_classes, setting.precision, setting.jit_compile)
+
+    outcome = choose(cfg.trainer, step_signature(cfg, x.shape[1:], num_classes), build, lambda model: model,
+                     x, y, cfg.seed, total_steps=cfg.bench.steps, measure_all=True)
+    setting, network = outcome.decision.choice, outcome.built
     report = analyze(network, spec=spec)
-    jit_compile = resolve_jit_compile(cfg.trainer.jit_compile, report.flops, report.depth, cfg.trainer.deterministic)
-    models = {FRAMEWORK: _compile(cfg, network, num_classes, precision, jit_compile)}
+    models = {FRAMEWORK: network}
     for name in cfg.bench.baselines:  # built before the run starts, so a mismatch leaves no run behind
-        models[name] = _baseline(name, cfg, spec, x.shape[1:], num_classes, precision, jit_compile, network)
+        models[name] = _baseline(name, cfg, spec, x.shape[1:], num_classes, setting, network, outcome.builds)
 
     facts = {
         "model": cfg.model.name, "depth": report.depth, "params_total": report.params_total,
         "gflops_per_image": report.flops / 1e9, "data": cfg.data.name, "image_shape": list(x.shape[1:]),
-        "batch_size": cfg.trainer.batch_size, "precision": precision, "jit_compile": jit_compile,
+        "batch_size": cfg.trainer.batch_size, "precision": setting.precision, "jit_compile": setting.jit_compile,
+        "autotune": outcome.decision.how, "autotune_reason": outcome.decision.reason,
+        "candidates": [m.as_dict() for m in outcome.decision.measurements],
         "backend": keras.backend.backend(), "keras": keras.__version__, "device": _device_name(),
         "steps": cfg.bench.steps, "repeats": cfg.bench.repeats,
     }
     if not cfg.tracking.enabled:
-        return {**facts, **_measure(cfg, models, x, y, None, jit_compile)}
+        return {**facts, **_measure(cfg, models, x, y, None, setting.jit_compile, outcome)}
 
     tracking.quiet_mlflow()
     uri = tracking.resolve_uri(cfg.tracking.uri)
@@ -83,13 +100,19 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     with tracking.start_run(uri, cfg.tracking.experiment, cfg.tracking.run_name or f"bench-{cfg.model.name}",
                             tags=tags) as run:
         run.log_params(tracking.flatten(OmegaConf.to_container(cfg, resolve=True)))
-        run.set_tags({"precision": precision, "jit_compile": jit_compile, "keras_backend": facts["backend"],
-                      "keras": facts["keras"],
+        run.set_tags({**outcome.decision.tags(), "keras_backend": facts["backend"], "keras": facts["keras"],
                       "device": facts["device"], "depth": facts["depth"], "params_total": facts["params_total"]})
-        results = _measure(cfg, models, x, y, run, jit_compile)
+        results = _measure(cfg, models, x, y, run, setting.jit_compile, outcome)
         run.log_metrics({k: v for k, v in results.items() if isinstance(v, (int, float)) and v == v}, step=0)
+        run.log_metrics({_metric_name(m): m.images_per_s for m in outcome.decision.measurements}, step=0)
         results["mlflow_run_id"] = run.run_id
     return {**facts, **results}
+
+
+def _metric_name(measurement: Measurement) -> str:
+    """``autotune.mixed_bf16.xla_off_images_per_s``: one metric per timed setting."""
+    xla = "xla_on" if measurement.setting.jit_compile else "xla_off"
+    return f"autotune.{measurement.setting.precision}.{xla}_images_per_s"
 
 
 def _images(cfg: DictConfig):
@@ -108,15 +131,20 @@ def _compile(cfg: DictConfig, model: Any, num_classes: int, precision: str, jit_
     return compile_model(model, cfg, num_classes, cfg.bench.steps, precision, jit_compile)
 
 
-def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: int, precision: str,
-              jit_compile: bool, framework_model: Any) -> Any:
+def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: int, setting: Setting,
+              framework_model: Any, built: Dict[Setting, Any]) -> Any:
+    from resnet_lab.model.builder import build_model
+
     if name in ("raw_fit", "other_xla"):
         # raw_fit: the same network and compile, only the framework around fit is missing;
-        # other_xla: the same network and training, compiled with the other XLA choice.
-        from resnet_lab.model.builder import build_model
-
-        return _compile(cfg, build_model(spec, image_shape, num_classes, precision=precision), num_classes,
-                        precision, jit_compile if name == "raw_fit" else not jit_compile)
+        # other_xla: the same network and training, compiled with the other XLA choice (the probe's
+        # build of it when it timed that setting).
+        jit_compile = setting.jit_compile if name == "raw_fit" else not setting.jit_compile
+        twin = Setting(setting.precision, jit_compile)
+        if name == "other_xla" and twin in built:
+            return built[twin]
+        return _compile(cfg, build_model(spec, image_shape, num_classes, precision=setting.precision), num_classes,
+                        setting.precision, jit_compile)
     from resnet_lab.model.seed_subclassed import seed_resnet
 
     # As the seed writes it: float32, and compiled with Keras' own XLA rule whatever trainer.* says.
@@ -130,7 +158,7 @@ def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: i
 
 
 def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarray,
-             run: Optional[tracking.Run], jit_compile: bool) -> Dict[str, Any]:
+             run: Optional[tracking.Run], jit_compile: bool, probed: Outcome) -> Dict[str, Any]:
     from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
     from resnet_lab.runtime import device_peak_memory_bytes, host_peak_memory_bytes
 
@@ -156,8 +184,9 @@ def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarr
         "train_images_per_s": statistics.median(framework.images_per_s),
         "eval_images_per_s": eval_images_per_s,
         "step_ms_median": 1000 * statistics.median(framework.step_s),
-        "first_step_s": framework.first_step_s,
-        "start_to_first_step_s": framework.start_to_first_step_s,
+        # The probe compiled the framework's model: its set-up (build, compile, first step) is the probe's.
+        "first_step_s": _probed_setup_s(probed) or framework.first_step_s,
+        "start_to_first_step_s": probed.start_to_first_step_s or framework.start_to_first_step_s,
         "host_peak_mb": host_peak / MB if host_peak is not None else None,
         "device_peak_mb": device_peak / MB if device_peak is not None else None,
     }
@@ -178,6 +207,10 @@ def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarr
             ratio = results["train_images_per_s"] / speed
             results["xla_speedup"] = ratio if jit_compile else 1.0 / ratio
     return results
+
+
+def _probed_setup_s(probed: Outcome) -> Optional[float]:
+    return next((m.setup_s for m in probed.decision.measurements if m.setting == probed.decision.choice), None)
 
 
 def _fit(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> StepClock:
@@ -237,6 +270,13 @@ def render(results: Dict[str, Any], fmt: str) -> str:
         f"  start to first step {_seconds(results['start_to_first_step_s'])}   "
         f"host peak {_megabytes(results['host_peak_mb'])}   device peak {_megabytes(results['device_peak_mb'])}",
     ]
+    if results.get("candidates"):
+        lines.append(f"  precision and XLA ({results['autotune']}: {results['autotune_reason']})")
+        chosen = (results["precision"], results["jit_compile"])
+        for row in sorted(results["candidates"], key=lambda r: -r["images_per_s"]):
+            mark = "   <- default" if (row["precision"], row["jit_compile"]) == chosen else ""
+            lines.append(f"    {row['precision']:<10} XLA {'on ' if row['jit_compile'] else 'off'} "
+                         f"{row['images_per_s']:10.1f} images/s   set-up {row['setup_s']:5.1f} s{mark}")
     if "seed_train_images_per_s" in results:
         lines.append(f"  seed subclassed {results['seed_train_images_per_s']:7.1f} images/s   "
                      f"framework is {results['speedup_vs_seed']:.2f}x as fast "

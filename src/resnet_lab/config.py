@@ -170,8 +170,11 @@ class TrainerConfig:
     batch_size: int = 64
     steps_per_epoch: Optional[int] = None  # cap on steps per epoch, for smoke runs
     monitor: str = "val_accuracy"  # the metric a run returns to sweepers
-    precision: str = "auto"  # auto (mixed_bf16 on bf16 hardware, else fp32) | fp32 | mixed_bf16 | mixed_fp16
-    jit_compile: Optional[bool] = None  # None: XLA where it trains faster (runtime.choose_jit_compile)
+    precision: str = "auto"  # auto (the fastest this hardware computes natively) | fp32 | mixed_bf16 | mixed_fp16
+    jit_compile: Optional[bool] = None  # None: XLA where it trains faster (autotune)
+    autotune: bool = True  # time the settings auto/None allow on this machine (autotune.py); false: static
+    autotune_max_seconds: float = 120.0  # cap on one probe's wall time
+    autotune_cache: Optional[str] = None  # None: $RESNET_LAB_CACHE_DIR or $XDG_CACHE_HOME/resnet-lab
     verbose: Optional[int] = None  # Keras fit verbosity; None: a bar in a terminal, a line per epoch elsewhere
     label_smoothing: float = 0.0  # share of the target probability spread over all classes
     early_stopping_patience: Optional[int] = None  # stop after this many epochs without a better monitor value

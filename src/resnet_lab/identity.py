@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 
 # Keys that change where or how a run is reported or resumed, not what it computes.
 NOT_IDENTITY = ("tracking", "hydra")
-NOT_IDENTITY_TRAINER = ("verbose", "resume")
+# The autotune keys decide how fast a run goes; the setting it trains with is in its tags.
+NOT_IDENTITY_TRAINER = ("verbose", "resume", "autotune", "autotune_max_seconds", "autotune_cache")
 NOT_IDENTITY_DATA = ("path", "download", "verify_checksum")  # where the same data comes from
 NOT_IDENTITY_MODEL = ("reference",)  # a preset's published facts: about the preset, not what a run builds
 

@@ -8,22 +8,22 @@ must never pay for (or grab a GPU through) a TensorFlow import it does not use.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+
+if TYPE_CHECKING:
+    from resnet_lab.autotune import Hardware
 
 # CPU flags (as /proc/cpuinfo spells them) whose presence means bf16 matrix maths runs natively.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # NVIDIA GPUs compute in bf16 from Ampere (compute capability 8.0) on.
 BF16_MIN_COMPUTE_CAPABILITY = (8, 0)
 CPUINFO = Path("/proc/cpuinfo")
-# XLA on a CPU pays off only when each layer has enough work per image. Measured on a 2-core AVX2 EPYC
-# with TensorFlow 2.21 (benchmarks/README.md, "XLA on a CPU"): CIFAR ResNets on 8x8 images (about 0.3
-# MFLOPs per layer and image) trained 0.6-0.8x as fast with XLA as in TensorFlow's graph; every model
-# from 1 MFLOP per layer and image on trained 1.2-6x as fast.
-XLA_CPU_MIN_FLOPS_PER_LAYER = 0.5e6
 
 
 @dataclass(frozen=True)
@@ -50,53 +50,67 @@ def cpu_supports_bf16(cpuinfo: str) -> bool:
     return False
 
 
-def choose_precision(cpuinfo: str, accelerator: Optional[Accelerator]) -> str:
-    """``trainer.precision=auto``: mixed bf16 where the hardware doing the maths has it, else fp32.
-
-    With an accelerator the accelerator decides; on a CPU-only machine the CPU flags do. bf16 is
-    emulated (and slower than fp32) on CPUs without those flags, such as AVX2-only parts.
-    """
-    if accelerator is not None:
-        return "mixed_bf16" if accelerator.bf16 else "fp32"
-    return "mixed_bf16" if cpu_supports_bf16(cpuinfo) else "fp32"
-
-
-def resolve_precision(requested: str) -> str:
-    """The precision a run trains in: ``requested`` itself, or the machine's choice for ``auto``."""
-    if requested != "auto":
-        return requested
+def cpuinfo_text() -> str:
     try:
-        cpuinfo = CPUINFO.read_text()
+        return CPUINFO.read_text()
     except OSError:  # not Linux: no flags to read, so no claim of bf16 support
-        cpuinfo = ""
-    return choose_precision(cpuinfo, find_accelerator())
+        return ""
 
 
-def choose_jit_compile(backend: str, accelerator: Optional[Accelerator], flops_per_layer: float,
-                       deterministic: bool) -> bool:
-    """``trainer.jit_compile`` left unset: compile with XLA where that trains faster.
+def hardware() -> "Hardware":
+    """The backend and the device that will do the maths, as autotuning needs them."""
+    from resnet_lab.autotune import Hardware
 
-    JAX always compiles (without XLA it runs op by op); PyTorch runs eagerly, as Keras' own default
-    does (``torch.compile`` is for ``jit_compile=true``). TensorFlow compiles on an accelerator, never
-    with deterministic ops (XLA has no deterministic version of some), and on a CPU only when each
-    layer does enough work per image to repay XLA's per-kernel cost (Keras itself never uses XLA on
-    a CPU, which leaves 1.4-6x on the table for ImageNet-style ResNets).
-    """
-    if backend == "torch":
-        return False
+    accelerator = find_accelerator()
+    if accelerator is not None:  # the GPU trains, not the CPU
+        return Hardware(keras_backend(), accelerator.name, accelerator.bf16)
+    return Hardware(keras_backend(), None, cpu_supports_bf16(cpuinfo_text()))
+
+
+def machine_fingerprint() -> Dict[str, Any]:
+    """What makes one machine train at another speed than the next: the CPU model, its flags and the
+    cores this process may use, the GPUs, and the backend's version."""
+    cpu_model, flags = "", ""
+    for line in cpuinfo_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not cpu_model:
+            cpu_model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = " ".join(sorted(value.split()))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count()
+    return {"cpu": cpu_model or platform.processor() or platform.machine(),
+            "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:12], "cores": cores,
+            "gpus": accelerator_names(), "backend": keras_backend(), "versions": backend_versions()}
+
+
+def backend_versions() -> Dict[str, str]:
+    import keras
+
+    backend = keras_backend()
+    module = sys.modules.get(backend if backend != "torch" else "torch")
+    return {"keras": keras.__version__, backend: getattr(module, "__version__", "unknown")}
+
+
+def accelerator_names() -> List[str]:
+    """Every GPU the backend sees, by name (empty on a CPU-only machine)."""
+    backend = keras_backend()
     if backend == "jax":
-        return True
-    if deterministic:
-        return False
-    return accelerator is not None or flops_per_layer >= XLA_CPU_MIN_FLOPS_PER_LAYER
+        import jax
 
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch
 
-def resolve_jit_compile(requested: Optional[bool], flops_per_image: float, depth: int,
-                        deterministic: bool = False) -> bool:
-    """Whether a run compiles with XLA: ``requested`` itself, or this machine's choice when it is None."""
-    if requested is not None:
-        return requested
-    return choose_jit_compile(keras_backend(), find_accelerator(), flops_per_image / max(1, depth), deterministic)
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                for g in tf.config.list_physical_devices("GPU")]
+    return []
 
 
 def find_accelerator() -> Optional[Accelerator]:

@@ -15,6 +15,7 @@ from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_lab import tracking
+from resnet_lab.autotune import Setting
 from resnet_lab.config import ModelConfig
 from resnet_lab.errors import TrainingDiverged
 from resnet_lab.identity import config_hash, group_hash
@@ -44,11 +45,10 @@ class RunContext:
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-    """The seeded run's data, the checkpoint state it resumes from (None when new) and its precision."""
+    """The seeded run's data and the checkpoint state it resumes from (None when new)."""
 
     splits: Any
     state: Any
-    precision: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Built:
     network: Any
     report: Any
     model: Any
-    jit_compile: bool
+    setting: Setting  # the precision and XLA setting it trains with
     steps_per_epoch: int
     capped: bool  # fewer steps than batches: each epoch goes on where the last one stopped
 
@@ -187,65 +187,76 @@ def _run(context: RunContext) -> Dict[str, float]:
 
 
 def _prepare(context: RunContext) -> Prepared:
-    """Seed, load the data, read the checkpoint state to resume from, and choose the precision."""
+    """Seed, load the data and read the checkpoint state to resume from."""
     import keras
 
     from resnet_lab.checkpoints import load_state
     from resnet_lab.data import load_splits
-    from resnet_lab.runtime import resolve_precision, seed_everything
+    from resnet_lab.runtime import seed_everything
 
-    cfg, trainer = context.cfg, context.cfg.trainer
-    seed_everything(cfg.seed, trainer.deterministic)  # TensorFlow-free on other backends
+    cfg = context.cfg
+    seed_everything(cfg.seed, cfg.trainer.deterministic)  # TensorFlow-free on other backends
     splits = load_splits(cfg.data)
-    log.info("data %s: %s images of %s", cfg.data.name, splits.sizes(), list(splits.image_shape))
-    state = load_state(context.checkpoint_dir) if context.resumed else None
-    precision = resolve_precision(trainer.precision)  # "auto" -> what this machine runs fastest
-    log.info("precision %s (trainer.precision=%s), Keras backend %s", precision, trainer.precision,
+    log.info("data %s: %s images of %s, Keras backend %s", cfg.data.name, splits.sizes(), list(splits.image_shape),
              keras.backend.backend())
-    return Prepared(splits, state, precision)
+    state = load_state(context.checkpoint_dir) if context.resumed else None
+    return Prepared(splits, state)
 
 
 def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -> Built:
-    """Build and analyze the network, record the setup, then compile it behind its augmentation."""
-    from resnet_lab.data.augment import with_augmentation
-    from resnet_lab.optim import compile_model
+    """Choose the precision and XLA setting (measuring them where the config leaves them to the machine),
+    build and compile the network in it behind its augmentation, and record the setup."""
+    from resnet_lab.probe import choose, step_signature
 
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
-    network, report = _build_network(context, prepared, replicas)
-    jit_compile = _choose_jit_compile(trainer, report)
-    _log_setup_once(context, prepared, report, network, jit_compile)
-    model = with_augmentation(network, cfg.data.augment)
     batches = math.ceil(len(splits.y_train) / trainer.batch_size)
     steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
-    compile_model(model, cfg, splits.num_classes, steps_per_epoch, prepared.precision, jit_compile)
-    return Built(network, report, model, jit_compile, steps_per_epoch, capped=steps_per_epoch < batches)
+    epochs_left = trainer.epochs - (prepared.state.epochs_done if prepared.state is not None else 0)
+
+    def build(setting: Setting) -> Built:
+        return _build_in(context, prepared, setting, steps_per_epoch, capped=steps_per_epoch < batches)
+
+    outcome = choose(trainer, step_signature(cfg, splits.image_shape, splits.num_classes), build, lambda built: built.model,
+                     splits.x_train, splits.y_train, cfg.seed, steps_per_epoch * epochs_left,
+                     resumed=_resumed_setting(context), distributed=trainer.distribution != "none")
+    built = outcome.built
+    log.info("%s", outcome.decision.log_line())
+    log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
+             built.report.name, built.report.depth, f"{built.report.params_total:,}", built.report.flops / 1e9,
+             f", {replicas} replicas" if replicas > 1 else "")
+    _log_setup_once(context, prepared, built, outcome.decision)
+    return built
 
 
-def _build_network(context: RunContext, prepared: Prepared, replicas: int) -> Tuple[Any, Any]:
-    """The network for this data set, and its analysis: depth, parameters, cost."""
+def _build_in(context: RunContext, prepared: Prepared, setting: Setting, steps_per_epoch: int, capped: bool) -> Built:
+    """The network built and compiled in ``setting``, from the run's seed: every candidate a probe builds
+    starts from the same weights as the one the run trains."""
+    from resnet_lab.data.augment import with_augmentation
     from resnet_lab.model.analysis import analyze
     from resnet_lab.model.builder import build_model
+    from resnet_lab.optim import compile_model
+    from resnet_lab.runtime import seed_everything
 
-    spec, splits = context.spec, prepared.splits
-    network = build_model(spec, splits.image_shape, splits.num_classes, precision=prepared.precision)
+    cfg, spec, splits = context.cfg, context.spec, prepared.splits
+    seed_everything(cfg.seed, cfg.trainer.deterministic)
+    network = build_model(spec, splits.image_shape, splits.num_classes, precision=setting.precision)
     report = analyze(network, spec=spec)
-    log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
-             report.name, report.depth, f"{report.params_total:,}", report.flops / 1e9,
-             f", {replicas} replicas" if replicas > 1 else "")
-    return network, report
+    model = with_augmentation(network, cfg.data.augment)
+    compile_model(model, cfg, splits.num_classes, steps_per_epoch, setting.precision, setting.jit_compile)
+    return Built(network, report, model, setting, steps_per_epoch, capped)
 
 
-def _choose_jit_compile(trainer: Any, report: Any) -> bool:
-    """XLA as configured, or where it pays off for this model and machine."""
-    from resnet_lab.runtime import resolve_jit_compile
+def _resumed_setting(context: RunContext) -> Optional[Setting]:
+    """The setting a resumed run started with (its tags), so that its checkpoint loads as it was saved."""
+    if not context.resumed or context.run is None:
+        return None
+    tags = context.run.client.get_run(context.run.run_id).data.tags
+    if "precision" not in tags or "jit_compile" not in tags:
+        return None
+    return Setting(tags["precision"], tags["jit_compile"] == "True")
 
-    jit_compile = resolve_jit_compile(trainer.jit_compile, report.flops, report.depth, trainer.deterministic)
-    log.info("XLA %s (%s)", "on" if jit_compile else "off", "chosen for this model and machine"
-             if trainer.jit_compile is None else f"trainer.jit_compile={trainer.jit_compile}")
-    return jit_compile
 
-
-def _log_setup_once(context: RunContext, prepared: Prepared, report: Any, network: Any, jit_compile: bool) -> None:
+def _log_setup_once(context: RunContext, prepared: Prepared, built: Built, decision: Any) -> None:
     """The setup goes to the run before training, once: MLflow refuses to change a param on resume."""
     import keras
 
@@ -254,9 +265,8 @@ def _log_setup_once(context: RunContext, prepared: Prepared, report: Any, networ
     run = context.run
     if run is None or (context.resumed and run.client.get_run(run.run_id).data.params):
         return
-    _log_setup(run, context.cfg, report, context.overrides, network)
-    run.set_tags({"precision": prepared.precision, "jit_compile": jit_compile,
-                  "keras_backend": keras.backend.backend()})
+    _log_setup(run, context.cfg, built.report, context.overrides, built.network)
+    run.set_tags({**decision.tags(), "keras_backend": keras.backend.backend()})
     log_datasets(run, prepared.splits, context.cfg.data)
 
 

@@ -283,6 +283,9 @@ def validate_trainer(trainer: Any) -> None:
     if trainer.early_stopping_patience is not None:
         _positive("trainer.early_stopping_patience", trainer.early_stopping_patience)
     _choice("trainer.distribution", trainer.distribution, C.DISTRIBUTIONS)
+    if not trainer.autotune_max_seconds > 0:
+        raise ConfigError("trainer.autotune_max_seconds", trainer.autotune_max_seconds,
+                          "a positive number of seconds (trainer.autotune=false turns probing off)")
 
 
 def _image_shape(shape: Sequence[int]) -> None:

@@ -1,0 +1,203 @@
+"""Timing the candidate settings (precision, XLA) on the run's own model, batch and input.
+
+Each candidate is built and compiled the way the run builds it, then fitted for a few steps on the
+run's training images. The probe's steps leave no trace: every variable (weights, optimizer state,
+step count, random-generator state) is put back afterwards, so the winner's model, already compiled,
+is the one the run trains, and a probed run computes what an unprobed one with the same setting does.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from resnet_lab import autotune
+from resnet_lab.autotune import Setting, Decision, Measurement
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What a probe leaves: the decision, the winner's built model, and whether every candidate ran."""
+
+    decision: Decision
+    built: Any
+    complete: bool
+    seconds: float
+    builds: Dict[Setting, Any] = field(default_factory=dict)
+    start_to_first_step_s: Optional[float] = None  # process age at the probe's first step
+
+
+def time_steps(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Dict[str, float]:
+    """Fit ``model`` for ``WARMUP_STEPS + TIMED_STEPS`` steps as a run feeds it; restore its state.
+
+    Returns the first step's seconds (tracing and compiling), the median images/s of the timed steps
+    and the seconds the steps after the first took.
+    """
+    from resnet_lab.data.feeding import training_feed
+    from resnet_lab.step_clock import StepClock
+
+    steps = autotune.WARMUP_STEPS + autotune.TIMED_STEPS
+    index = np.arange(steps * batch_size) % len(y)
+    saved = _snapshot(model)
+    clock = StepClock()
+    try:
+        model.fit(**training_feed(x[index], y[index], batch_size, seed), epochs=1, verbose=0, callbacks=[clock])
+    finally:
+        _restore(model, saved)
+    seconds = clock.step_seconds()
+    timed = seconds[autotune.WARMUP_STEPS:]
+    return {"first_step_s": seconds[0], "images_per_s": batch_size / statistics.median(timed),
+            "steps_s": sum(seconds[1:]), "process_age_s": clock.process_age_at_first_step}
+
+
+def probe(candidates: Sequence[Setting], static: Setting, build: Callable[[Setting], Any],
+          model_of: Callable[[Any], Any], x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+          total_steps: int, max_seconds: float, keep_all: bool = False) -> Outcome:
+    """Time ``candidates`` (the static choice first) while the budget allows; the fastest wins.
+
+    ``build(candidate)`` returns what the run trains with (seeded, built, compiled), ``model_of``
+    the Keras model in it. The first candidate's set-up is not counted against the budget: the run
+    pays it anyway when that candidate wins. With ``keep_all`` (the benchmark) every candidate is
+    timed whatever the budget, and every build is kept.
+    """
+    started = time.perf_counter()
+    measured: List[Measurement] = []
+    builds: Dict[Setting, Any] = {}
+    spent, stopped, first_step_age = 0.0, None, None
+    for i, candidate in enumerate(candidates):
+        if i and not keep_all:
+            stopped = autotune.next_within_budget(candidate, measured, spent, total_steps, batch_size,
+                                                  max_seconds)
+            if stopped:
+                break
+        t0 = time.perf_counter()
+        built = build(candidate)
+        build_s = time.perf_counter() - t0
+        timing = time_steps(model_of(built), x, y, batch_size, seed)
+        measurement = Measurement(candidate, timing["images_per_s"], build_s + timing["first_step_s"])
+        measured.append(measurement)
+        first_step_age = first_step_age if i else timing["process_age_s"]
+        spent += timing["steps_s"] + (measurement.setup_s if i else 0.0)
+        log.debug("autotune: %s %.1f images/s, set-up %.1f s", candidate.label(), measurement.images_per_s,
+                  measurement.setup_s)
+        builds[candidate] = built
+        if not keep_all:  # keep only what can still win: the static choice and the fastest so far
+            best = max(measured, key=lambda m: m.images_per_s).setting
+            builds = {c: b for c, b in builds.items() if c in (static, best)}
+    seconds = time.perf_counter() - started
+    choice = autotune.fastest(measured, static)
+    complete = len(measured) == len(candidates)
+    if len(measured) == 1:
+        reason = f"a probe would not pay for itself: {stopped}"
+        decision = Decision(choice, autotune.STATIC, reason, tuple(measured))
+    else:
+        of = "" if complete else f" of {len(candidates)}; stopped: {stopped}"
+        reason = f"fastest of {len(measured)} candidates timed in {seconds:.0f} s{of}"
+        if choice == static and max(measured, key=lambda m: m.images_per_s).setting != static:
+            reason += f" (within {autotune.MARGIN:.0%} of it: the static choice)"
+        decision = Decision(choice, autotune.PROBED, reason, tuple(measured))
+    return Outcome(decision, builds[choice], complete, seconds, builds, first_step_age)
+
+
+def _snapshot(model: Any) -> List[Any]:
+    """Every variable a fit changes, with its value: the model's (weights, batch-norm statistics,
+    random-generator state) and the optimizer's (slots, step count, loss scale)."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    seen, pairs = set(), []
+    for variable in [*model.variables, *model.optimizer.variables]:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            pairs.append((variable, np.array(variable.numpy(), copy=True)))
+    return pairs
+
+
+def _restore(model: Any, saved: List[Any]) -> None:
+    for variable, value in saved:
+        variable.assign(value)
+
+
+def step_signature(cfg: Any, image_shape: Sequence[int], num_classes: int) -> Dict[str, Any]:
+    """What a training step computes, for the cache key: the network, its augmentation, the optimizer's
+    kind (not its rates), the input and the batch."""
+    from omegaconf import OmegaConf
+
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in ("name", "reference"):  # presets with the same network share their entry
+        model.pop(key, None)
+    return {"model": model, "augment": OmegaConf.to_container(cfg.data.augment, resolve=True),
+            "optimizer": [cfg.optimizer.name, cfg.optimizer.weight_decay_mode],
+            "input": [int(d) for d in image_shape], "classes": int(num_classes),
+            "batch_size": int(cfg.trainer.batch_size)}
+
+
+def choose(trainer: Any, signature: Dict[str, Any], build: Callable[[Setting], Any],
+           model_of: Callable[[Any], Any], x: np.ndarray, y: np.ndarray, seed: int, total_steps: int,
+           resumed: Optional[Setting] = None, distributed: bool = False, measure_all: bool = False) -> Outcome:
+    """The setting a run trains with, and its model built in it.
+
+    In order: a resumed run keeps its first setting; explicit ``trainer.precision`` and
+    ``trainer.jit_compile`` (or hardware that allows one setting) leave nothing to choose; with
+    ``trainer.autotune=false``, deterministic ops or a distributed run the static choice holds; then
+    the cache of earlier probes on this machine; a run too short to repay a probe takes the static
+    choice; else the probe times the candidates. ``signature`` describes the model's training step
+    for the cache key. ``measure_all`` (the benchmark) times every candidate, cache or not, and
+    keeps every build.
+    """
+    from resnet_lab import runtime
+
+    started = time.perf_counter()
+    hardware = runtime.hardware()
+    static = autotune.static_choice(hardware, trainer.precision, trainer.jit_compile, trainer.deterministic,
+                                    distributed)
+    options = autotune.candidates(hardware, trainer.precision, trainer.jit_compile, trainer.deterministic,
+                                  distributed)
+
+    def settled(choice: Setting, how: str, reason: str, measurements=()) -> Outcome:
+        built = build(choice)
+        return Outcome(Decision(choice, how, reason, tuple(measurements)), built, True,
+                       time.perf_counter() - started)
+
+    if resumed is not None:
+        return settled(resumed, autotune.RESUMED, "a resumed run keeps the setting it started with")
+    if trainer.precision != "auto" and trainer.jit_compile is not None:
+        return settled(static, autotune.CONFIGURED, f"trainer.precision={trainer.precision}, "
+                                                    f"trainer.jit_compile={trainer.jit_compile}")
+    if len(options) == 1:
+        return settled(static, autotune.STATIC, f"the only setting the config allows on this {_device(hardware)}")
+    if not trainer.autotune:
+        return settled(static, autotune.STATIC, "trainer.autotune=false")
+    if trainer.deterministic:
+        return settled(static, autotune.STATIC, "trainer.deterministic=true: a choice that depends on timing "
+                                                "would not give the same metrics every time")
+    if distributed:
+        return settled(static, autotune.STATIC, f"trainer.distribution={trainer.distribution} is not probed")
+    folder = autotune.cache_dir(trainer.autotune_cache)
+    described = {"machine": runtime.machine_fingerprint(), "step": signature,
+                 "candidates": [c.label() for c in options]}
+    key = autotune.cache_key(**described)
+    cached = None if measure_all else autotune.read_cached(folder, key)
+    if cached is not None and cached[0] in options:
+        return settled(cached[0], autotune.CACHED, f"timed by an earlier run on this machine ({folder / key}.json)",
+                       cached[1])
+    short = None if measure_all else autotune.too_short(total_steps)
+    if short:
+        return settled(static, autotune.STATIC, short)
+    outcome = probe(options, static, build, model_of, x, y, signature["batch_size"], seed, total_steps,
+                    trainer.autotune_max_seconds, keep_all=measure_all)
+    if outcome.complete:
+        autotune.write_cached(folder, key, outcome.decision.choice, outcome.decision.measurements, described)
+    return outcome
+
+
+def _device(hardware: Any) -> str:
+    if hardware.accelerator:
+        return f"{hardware.accelerator} ({hardware.backend})"
+    return f"CPU ({hardware.backend}{', native bf16' if hardware.bf16 else ', no native bf16'})"
