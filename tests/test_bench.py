@@ -43,6 +43,28 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_store
     assert "raw model.fit" in render(results, "text") and json.loads(render(results, "json")) == results
 
 
+def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(tmp_store):
+    cfg = compose_config("bench", [*TINY_BENCH, f"tracking.uri={tmp_store}", "tracking.experiment=tests",
+                                   "trainer.jit_compile=null", "trainer.precision=fp32"])
+    results = bench(cfg)
+
+    rows = {(c["precision"], c["jit_compile"]): c for c in results["candidates"]}
+    assert set(rows) == {("fp32", False), ("fp32", True)} and all(c["images_per_s"] > 0 for c in rows.values())
+    assert results["autotune"] == "probed" and "fastest of 2 candidates" in results["autotune_reason"]
+    fastest = max(rows.values(), key=lambda c: c["images_per_s"])
+    chosen = rows[("fp32", results["jit_compile"])]
+    assert chosen["images_per_s"] >= fastest["images_per_s"] / 1.03  # the fastest, or the static within 3%
+    text = render(results, "text")
+    assert "precision and XLA (probed: fastest of 2 candidates" in text
+    assert f"fp32       XLA {'on ' if results['jit_compile'] else 'off'} " in text and "<- default" in text
+    assert len([line for line in text.splitlines() if "images/s   set-up" in line]) == 2
+
+    client = MlflowClient(tmp_store)
+    (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
+    assert run.data.tags["autotune"] == "probed" and "fp32/xla_on" in run.data.tags["autotune.candidates"]
+    assert run.data.metrics["autotune.fp32.xla_on_images_per_s"] == pytest.approx(rows[("fp32", True)]["images_per_s"])
+
+
 def test_the_other_xla_baseline_reports_what_xla_gives_this_model(tmp_path):
     cfg = compose_config("bench", [*TINY_BENCH, "bench.baselines=[other_xla]", "tracking.enabled=false"])
     results = bench(cfg)
