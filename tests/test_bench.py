@@ -62,7 +62,8 @@ def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(tm
     client = MlflowClient(tmp_store)
     (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     assert run.data.tags["autotune"] == "probed" and "fp32/xla_on" in run.data.tags["autotune.candidates"]
-    assert run.data.metrics["autotune.fp32.xla_on_images_per_s"] == pytest.approx(rows[("fp32", True)]["images_per_s"])
+    logged = run.data.metrics["autotune.fp32.xla_on_images_per_s"]
+    assert logged == pytest.approx(rows[("fp32", True)]["images_per_s"], rel=1e-3)
 
 
 def test_the_other_xla_baseline_reports_what_xla_gives_this_model(tmp_path):

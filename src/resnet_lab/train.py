@@ -216,9 +216,10 @@ def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -
     def build(setting: Setting) -> Built:
         return _build_in(context, prepared, setting, steps_per_epoch, capped=steps_per_epoch < batches)
 
-    outcome = choose(trainer, step_signature(cfg, splits.image_shape, splits.num_classes), build, lambda built: built.model,
-                     splits.x_train, splits.y_train, cfg.seed, steps_per_epoch * epochs_left,
-                     resumed=_resumed_setting(context), distributed=trainer.distribution != "none")
+    signature = step_signature(cfg, splits.image_shape, splits.num_classes)
+    outcome = choose(trainer, signature, build, lambda built: built.model, splits.x_train, splits.y_train, cfg.seed,
+                     steps_per_epoch * epochs_left, resumed=_resumed_setting(context),
+                     distributed=trainer.distribution != "none")
     built = outcome.built
     log.info("%s", outcome.decision.log_line())
     log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
