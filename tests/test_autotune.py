@@ -257,6 +257,29 @@ def test_the_cache_folder_follows_the_config_then_the_environment(tmp_path, monk
     assert autotune.cache_dir(None) == tmp_path / "xdg" / "resnet-lab" / "autotune"
 
 
+# -- the worker process ----------------------------------------------------------------------------
+
+
+def test_a_worker_that_fails_leaves_the_static_choice_and_says_why(monkeypatch):
+    import numpy as np
+
+    from resnet_lab.probe_worker import recipe, time_elsewhere
+
+    cfg = compose_config("train", ["debug=tiny"])
+    broken = recipe(cfg, spec="not a model spec", image_shape=(8, 8, 3), num_classes=3, steps_per_epoch=3)
+    x, y = np.zeros((8, 8, 8, 3), "float32"), np.zeros((8,), "int32")
+    elsewhere = time_elsewhere(broken, x, y, seed=0, total_steps=10_000, max_seconds=60, keep_all=True,
+                               start_estimate_s=0.0)
+    measurements, stopped = elsewhere([FP32_ON], measured((FP32_OFF, 100.0, 1.0)), 0.0)
+    assert measurements == [] and stopped.startswith("the probe's worker failed: ")
+
+    build, _ = fabricated_probe(monkeypatch, {FP32_OFF: 100.0})
+    outcome = probe.probe([FP32_OFF, FP32_ON], FP32_OFF, build, lambda m: m, None, None, 64, 0, 10_000, 60.0,
+                          elsewhere=lambda settings, so_far, spent: ([], stopped))
+    assert outcome.decision.how == autotune.STATIC and outcome.decision.choice == FP32_OFF
+    assert outcome.decision.reason == stopped and not outcome.complete
+
+
 # -- one real probe, end to end --------------------------------------------------------------------
 
 

@@ -128,3 +128,15 @@ def test_latest_without_an_experiment_finds_the_newest_sweep_and_says_where_to_l
         result.stderr
     ui = [line for line in result.stderr.splitlines() if line.startswith("MLflow UI: ")]
     assert len(ui) == 1 and "/#/experiments/" in ui[0] and "viewStateShareKey=resnet-lab-comparison" in ui[0]
+
+
+def test_a_sweep_without_a_single_run_still_gets_its_comparison_with_the_headers(tmp_store):
+    from resnet_lab.compare import log_to_run, summary_table
+    from resnet_lab.sweep import COMPARE_METRICS
+
+    with tracking.start_run(tmp_store, "tests", "empty-sweep") as parent:
+        pass
+    client = tracking.client_for(tmp_store)
+    log_to_run(client, parent.run_id, [], COMPARE_METRICS, "test_accuracy")  # every job failed before its run
+    assert client.download_artifacts(parent.run_id, "comparison_runs.csv")
+    assert summary_table([], "test_accuracy").split() == ["run", "preset", "depth", "params", "n", "test_accuracy"]

@@ -173,16 +173,17 @@ def estimated_setup_s(candidate: Setting, measured: Sequence[Measurement]) -> fl
 
 
 def next_within_budget(candidate: Setting, measured: Sequence[Measurement], spent_s: float,
-                       total_steps: int, batch_size: int, max_seconds: float) -> Optional[str]:
+                       total_steps: int, batch_size: int, max_seconds: float,
+                       share: Optional[float] = None) -> Optional[str]:
     """None when timing ``candidate`` fits the probe's budget, else why the probe stops here.
 
     The budget is the smaller of ``max_seconds`` and a tenth of the run's training time, estimated
-    from the fastest candidate so far; ``spent_s`` is what the probe has cost beyond the set-up the
-    run pays anyway.
+    from the fastest candidate so far (``share`` of it: ``PROBE_SHARE`` unless given); ``spent_s`` is
+    what the probe has cost beyond the set-up the run pays anyway.
     """
     fastest = max(m.images_per_s for m in measured)
     training_s = total_steps * batch_size / fastest
-    budget = min(max_seconds, PROBE_SHARE * training_s)
+    budget = min(max_seconds, (PROBE_SHARE if share is None else share) * training_s)
     steps_s = (WARMUP_STEPS + TIMED_STEPS) * batch_size / fastest
     cost = estimated_setup_s(candidate, measured) + steps_s
     if spent_s + cost <= budget:

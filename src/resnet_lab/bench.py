@@ -47,6 +47,8 @@ class Subject:
     start_to_first_step_s: Optional[float] = None
     images_per_s: List[float] = field(default_factory=list)
     step_s: List[float] = field(default_factory=list)
+    step_ms_medians: List[float] = field(default_factory=list)  # one per timed fit
+    tail_s: List[float] = field(default_factory=list)  # per timed fit: last step's end to fit's return
 
 
 def bench(cfg: DictConfig) -> Dict[str, Any]:
@@ -61,6 +63,7 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
 
     from resnet_lab.model.analysis import analyze
     from resnet_lab.probe import choose, step_signature
+    from resnet_lab.probe_worker import recipe
     from resnet_lab.runtime import seed_everything
 
     seed_everything(cfg.seed)
@@ -75,7 +78,8 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
         return _compile(cfg, network, num_classes, setting.precision, setting.jit_compile)
 
     outcome = choose(cfg.trainer, step_signature(cfg, x.shape[1:], num_classes), build, lambda model: model,
-                     x, y, cfg.seed, total_steps=cfg.bench.steps, measure_all=True)
+                     x, y, cfg.seed, total_steps=cfg.bench.steps, measure_all=True,
+                     recipe=recipe(cfg, spec, x.shape[1:], num_classes, cfg.bench.steps, augment=False))
     setting, network = outcome.decision.choice, outcome.built
     report = analyze(network, spec=spec)
     models = {FRAMEWORK: network}
@@ -190,6 +194,13 @@ def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarr
         "host_peak_mb": host_peak / MB if host_peak is not None else None,
         "device_peak_mb": device_peak / MB if device_peak is not None else None,
     }
+    # Each timed fit apart, so that an outlier shows where its time went: in the steps, or after them
+    # (epoch-end callbacks, the input pipeline's teardown).
+    for subject in subjects:
+        prefix = "" if subject is framework else f"{subject.name}_"
+        results[f"{prefix}train_images_per_s_each"] = subject.images_per_s
+        results[f"{prefix}step_ms_median_each"] = subject.step_ms_medians
+        results[f"{prefix}tail_s_each"] = subject.tail_s
     for subject in subjects[1:]:
         speed = statistics.median(subject.images_per_s)
         results[f"{subject.name}_train_images_per_s"] = speed
@@ -240,6 +251,8 @@ def _timed_fit(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int, seed:
     clock = _fit(subject, x, y, batch, seed)
     subject.images_per_s.append(len(x) / clock.window_seconds())
     subject.step_s.extend(clock.step_seconds())
+    subject.step_ms_medians.append(1000 * statistics.median(clock.step_seconds()))
+    subject.tail_s.append(clock.window_seconds() - sum(clock.step_seconds()))
 
 
 def _timed_predict(model: Any, x: np.ndarray, batch: int) -> float:

@@ -125,7 +125,7 @@ def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, 
     if fmt == "markdown":
         lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]  # no rows: the headers
     align = [str.ljust if c in ("run", "status", "preset") else str.rjust for c in columns]
     lines = ["  ".join(a(c, w) for a, c, w in zip(align, columns, widths))]
     lines += ["  ".join(a(v, w) for a, v, w in zip(align, r, widths)) for r in cells]

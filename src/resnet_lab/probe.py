@@ -12,7 +12,7 @@ import logging
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -57,53 +57,79 @@ def time_steps(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, seed: 
             "steps_s": sum(seconds[1:]), "process_age_s": clock.process_age_at_first_step}
 
 
+WORKER_FAILED = "the probe's worker"  # how a worker's failure or timeout is reported
+# What a worker process is assumed to take to start (imports) when this process's own start is unknown;
+# it is also the most assumed.
+WORKER_START_S = 15.0
+# Times settings in another process: (settings, measured so far, seconds spent) -> (their measurements,
+# why it stopped early or None).
+Elsewhere = Callable[[Sequence[Setting], Sequence[Measurement], float], Tuple[List[Measurement], Optional[str]]]
+
+
 def probe(candidates: Sequence[Setting], static: Setting, build: Callable[[Setting], Any],
           model_of: Callable[[Any], Any], x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-          total_steps: int, max_seconds: float, keep_all: bool = False) -> Outcome:
+          total_steps: int, max_seconds: float, keep_all: bool = False,
+          elsewhere: Optional[Elsewhere] = None) -> Outcome:
     """Time ``candidates`` (the static choice first) while the budget allows; the fastest wins.
 
     ``build(candidate)`` returns what the run trains with (seeded, built, compiled), ``model_of``
-    the Keras model in it. The first candidate's set-up is not counted against the budget: the run
-    pays it anyway when that candidate wins. With ``keep_all`` (the benchmark) every candidate is
-    timed whatever the budget, and every build is kept.
+    the Keras model in it. The static choice is timed here, and its build kept: the run trains it
+    when it wins, and its set-up is not counted against the budget. The other candidates are timed
+    here too, or by ``elsewhere`` (another process), and the winner is then built here. With
+    ``keep_all`` (the benchmark) every candidate is timed whatever the budget.
     """
     started = time.perf_counter()
-    measured: List[Measurement] = []
-    builds: Dict[Setting, Any] = {}
-    spent, stopped, first_step_age = 0.0, None, None
-    for i, candidate in enumerate(candidates):
-        if i and not keep_all:
-            stopped = autotune.next_within_budget(candidate, measured, spent, total_steps, batch_size,
-                                                  max_seconds)
+    static_built, first, timing = _time_here(static, build, model_of, x, y, batch_size, seed)
+    measured, builds = [first], {static: static_built}
+    spent, stopped, first_age = timing["steps_s"], None, timing["process_age_s"]
+    others = [c for c in candidates if c != static]
+    if others and elsewhere is not None:
+        more, stopped = elsewhere(others, measured, spent)
+        measured += more
+    for candidate in others if elsewhere is None else []:
+        if not keep_all:
+            stopped = autotune.next_within_budget(candidate, measured, spent, total_steps, batch_size, max_seconds)
             if stopped:
                 break
-        t0 = time.perf_counter()
-        built = build(candidate)
-        build_s = time.perf_counter() - t0
-        timing = time_steps(model_of(built), x, y, batch_size, seed)
-        measurement = Measurement(candidate, timing["images_per_s"], build_s + timing["first_step_s"])
+        built, measurement, timing = _time_here(candidate, build, model_of, x, y, batch_size, seed)
         measured.append(measurement)
-        first_step_age = first_step_age if i else timing["process_age_s"]
-        spent += timing["steps_s"] + (measurement.setup_s if i else 0.0)
-        log.debug("autotune: %s %.1f images/s, set-up %.1f s", candidate.label(), measurement.images_per_s,
-                  measurement.setup_s)
+        spent += timing["steps_s"] + measurement.setup_s
         builds[candidate] = built
         if not keep_all:  # keep only what can still win: the static choice and the fastest so far
             best = max(measured, key=lambda m: m.images_per_s).setting
             builds = {c: b for c, b in builds.items() if c in (static, best)}
-    seconds = time.perf_counter() - started
     choice = autotune.fastest(measured, static)
-    complete = len(measured) == len(candidates)
+    if choice not in builds:  # timed in another process
+        builds[choice] = build(choice)
+    seconds = time.perf_counter() - started
+    return Outcome(_decision(measured, candidates, static, choice, stopped, seconds), builds[choice],
+                   len(measured) == len(candidates), seconds, builds, first_age)
+
+
+def _time_here(setting: Setting, build: Callable[[Setting], Any], model_of: Callable[[Any], Any], x: np.ndarray,
+               y: np.ndarray, batch_size: int, seed: int) -> Tuple[Any, Measurement, Dict[str, float]]:
+    t0 = time.perf_counter()
+    built = build(setting)
+    build_s = time.perf_counter() - t0
+    timing = time_steps(model_of(built), x, y, batch_size, seed)
+    measurement = Measurement(setting, timing["images_per_s"], build_s + timing["first_step_s"])
+    log.debug("autotune: %s %.1f images/s, set-up %.1f s", setting.label(), measurement.images_per_s,
+              measurement.setup_s)
+    return built, measurement, timing
+
+
+def _decision(measured: Sequence[Measurement], candidates: Sequence[Setting], static: Setting, choice: Setting,
+              stopped: Optional[str], seconds: float) -> Decision:
     if len(measured) == 1:
-        reason = f"a probe would not pay for itself: {stopped}"
-        decision = Decision(choice, autotune.STATIC, reason, tuple(measured))
-    else:
-        of = "" if complete else f" of {len(candidates)}; stopped: {stopped}"
-        reason = f"fastest of {len(measured)} candidates timed in {seconds:.0f} s{of}"
-        if choice == static and max(measured, key=lambda m: m.images_per_s).setting != static:
-            reason += f" (within {autotune.MARGIN:.0%} of it: the static choice)"
-        decision = Decision(choice, autotune.PROBED, reason, tuple(measured))
-    return Outcome(decision, builds[choice], complete, seconds, builds, first_step_age)
+        failed = stopped is not None and stopped.startswith(WORKER_FAILED)
+        reason = stopped if failed else f"a probe would not pay for itself: {stopped}"
+        return Decision(choice, autotune.STATIC, reason, tuple(measured))
+    complete = len(measured) == len(candidates)
+    of = "" if complete else f" of {len(candidates)}; stopped: {stopped}"
+    reason = f"fastest of {len(measured)} candidates timed in {seconds:.0f} s{of}"
+    if choice == static and max(measured, key=lambda m: m.images_per_s).setting != static:
+        reason += f" (within {autotune.MARGIN:.0%} of it: the static choice)"
+    return Decision(choice, autotune.PROBED, reason, tuple(measured))
 
 
 def _snapshot(model: Any) -> List[Any]:
@@ -140,7 +166,8 @@ def step_signature(cfg: Any, image_shape: Sequence[int], num_classes: int) -> Di
 
 def choose(trainer: Any, signature: Dict[str, Any], build: Callable[[Setting], Any],
            model_of: Callable[[Any], Any], x: np.ndarray, y: np.ndarray, seed: int, total_steps: int,
-           resumed: Optional[Setting] = None, distributed: bool = False, measure_all: bool = False) -> Outcome:
+           resumed: Optional[Setting] = None, distributed: bool = False, measure_all: bool = False,
+           recipe: Optional[Dict[str, Any]] = None) -> Outcome:
     """The setting a run trains with, and its model built in it.
 
     In order: a resumed run keeps its first setting; explicit ``trainer.precision`` and
@@ -148,8 +175,9 @@ def choose(trainer: Any, signature: Dict[str, Any], build: Callable[[Setting], A
     ``trainer.autotune=false``, deterministic ops or a distributed run the static choice holds; then
     the cache of earlier probes on this machine; a run too short to repay a probe takes the static
     choice; else the probe times the candidates. ``signature`` describes the model's training step
-    for the cache key. ``measure_all`` (the benchmark) times every candidate, cache or not, and
-    keeps every build.
+    for the cache key. ``measure_all`` (the benchmark) times every candidate, cache or not.
+    ``recipe`` (``probe_worker.recipe``) lets a worker process time the candidates other than the
+    static choice, which on a CPU with TensorFlow it does: see ``probe_worker``.
     """
     from resnet_lab import runtime
 
@@ -190,8 +218,15 @@ def choose(trainer: Any, signature: Dict[str, Any], build: Callable[[Setting], A
     short = None if measure_all else autotune.too_short(total_steps)
     if short:
         return settled(static, autotune.STATIC, short)
+    elsewhere = None
+    if recipe is not None and hardware.backend == "tensorflow" and hardware.accelerator is None:
+        from resnet_lab.probe_worker import time_elsewhere
+
+        start_estimate = min(runtime.process_age_seconds() or WORKER_START_S, WORKER_START_S)
+        elsewhere = time_elsewhere(recipe, x, y, seed, total_steps, trainer.autotune_max_seconds, measure_all,
+                                   start_estimate)
     outcome = probe(options, static, build, model_of, x, y, signature["batch_size"], seed, total_steps,
-                    trainer.autotune_max_seconds, keep_all=measure_all)
+                    trainer.autotune_max_seconds, keep_all=measure_all, elsewhere=elsewhere)
     if outcome.complete:
         autotune.write_cached(folder, key, outcome.decision.choice, outcome.decision.measurements, described)
     return outcome

@@ -207,6 +207,7 @@ def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -
     """Choose the precision and XLA setting (measuring them where the config leaves them to the machine),
     build and compile the network in it behind its augmentation, and record the setup."""
     from resnet_lab.probe import choose, step_signature
+    from resnet_lab.probe_worker import recipe
 
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     batches = math.ceil(len(splits.y_train) / trainer.batch_size)
@@ -219,7 +220,8 @@ def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -
     signature = step_signature(cfg, splits.image_shape, splits.num_classes)
     outcome = choose(trainer, signature, build, lambda built: built.model, splits.x_train, splits.y_train, cfg.seed,
                      steps_per_epoch * epochs_left, resumed=_resumed_setting(context),
-                     distributed=trainer.distribution != "none")
+                     distributed=trainer.distribution != "none",
+                     recipe=recipe(cfg, context.spec, splits.image_shape, splits.num_classes, steps_per_epoch))
     built = outcome.built
     log.info("%s", outcome.decision.log_line())
     log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
