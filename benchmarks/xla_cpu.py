@@ -4,8 +4,8 @@
     B=256 python benchmarks/xla_cpu.py cifar_resnet20 8 15 # another batch size (default 64)
 
 Prints forward GFLOPs per batch, the median step and the first (tracing/compiling) step of each
-mode, XLA's speed-up and the steps after which XLA's longer compile has paid for itself. The rule
-behind `trainer.jit_compile` unset (`resnet_lab.runtime.choose_jit_compile`) comes from these runs.
+mode, XLA's speed-up and the steps after which XLA's longer compile has paid for itself. A run with
+`trainer.jit_compile` unset makes the same comparison itself (`resnet_lab.probe`).
 """
 
 from __future__ import annotations

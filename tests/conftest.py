@@ -55,3 +55,21 @@ def tmp_store(tmp_path, store_template) -> str:
 def tiny_train_overrides(tmp_store) -> List[str]:
     """A run of seconds logging to this test's store, in the experiment ``tests``."""
     return [*TINY, "trainer.verbose=0", f"tracking.uri={tmp_store}", "tracking.experiment=tests"]
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A one-node Slurm cluster started by scripts/slurm-local.sh, for the session (tests/helpers/cluster.py)."""
+    from helpers.cluster import slurm_cluster
+
+    with slurm_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def team_server(tmp_path_factory):
+    """The PostgreSQL-backed MLflow server with basic auth of scripts/tracking-server.sh, for the session."""
+    from helpers.cluster import tracking_server
+
+    with tracking_server(tmp_path_factory.mktemp("tracking")) as server:
+        yield server

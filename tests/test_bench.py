@@ -14,7 +14,9 @@ from helpers.processes import run_cli
 from resnet_lab.bench import bench, render
 from resnet_lab.errors import ConfigError
 
-TINY_BENCH = [*TINY, "model=cifar_resnet20", "trainer.batch_size=16", "bench.steps=3", "bench.warmup_steps=1"]
+# No autotune probe (a worker process's start-up, seconds) but where a test asks for one.
+TINY_BENCH = [*TINY, "model=cifar_resnet20", "trainer.batch_size=16", "bench.steps=3", "bench.warmup_steps=1",
+              "trainer.autotune=false"]
 REQUIRED = {"train_images_per_s", "eval_images_per_s", "step_ms_median", "first_step_s"}
 
 
@@ -45,7 +47,7 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_store
 
 def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(tmp_store):
     cfg = compose_config("bench", [*TINY_BENCH, f"tracking.uri={tmp_store}", "tracking.experiment=tests",
-                                   "trainer.jit_compile=null", "trainer.precision=fp32"])
+                                   "trainer.jit_compile=null", "trainer.precision=fp32", "trainer.autotune=true"])
     results = bench(cfg)
 
     rows = {(c["precision"], c["jit_compile"]): c for c in results["candidates"]}

@@ -19,7 +19,9 @@ from omegaconf import DictConfig
 from resnet_lab.config import register_configs
 from resnet_lab.errors import UserError
 from resnet_lab.resolvers import register_resolvers
+from resnet_lab.scheduler import CANCELLED, end_cleanly_when_cancelled, was_cancelled
 from resnet_lab.startup_noise import QUIET_BY_DEFAULT, import_backend_quietly
+from resnet_lab.tracking import credentials_from_uri_args
 
 log = logging.getLogger("resnet_lab")
 
@@ -81,6 +83,7 @@ def _launch(hydra_main: Callable[[], None]) -> None:
     try:
         _refuse_unlisted_targets(sys.argv[1:])
         sys.argv[1:] = _experiment_without_plus(sys.argv[1:])
+        sys.argv[1:] = credentials_from_uri_args(sys.argv[1:], os.environ)  # passwords never reach Hydra's files
         register_configs(EXPERIMENTS_DIR)
         os.environ["HYDRA_FULL_ERROR"] = "1"  # let compose errors reach us instead of Hydra's printer
         hydra_main()
@@ -129,9 +132,13 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
 
     def wrapped(cfg: DictConfig) -> Optional[float]:
         register_resolvers()  # a job of joblib or submitit runs in a fresh process
+        end_cleanly_when_cancelled()  # scancel: the run ends KILLED, not RUNNING
         try:
             return task(cfg)
         except KeyboardInterrupt:  # the run is already KILLED and its last checkpoint kept
+            if was_cancelled() and _is_multirun():  # one cancelled Slurm job: the sweep goes on without it
+                log.error("%s", CANCELLED)
+                return _record_job_failure(RuntimeError(CANCELLED))
             print("interrupted: the MLflow run is KILLED and its last checkpoint kept; "
                   "rerun with trainer.resume=true to continue it", file=sys.stderr)
             sys.exit(130)

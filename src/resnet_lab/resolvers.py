@@ -32,10 +32,18 @@ def blocks_per_stage(blocks: int, widths: Sequence[int]) -> List[int]:
     return [int(blocks)] * len(widths)
 
 
+def python_env() -> str:
+    """``${python_env:}``: the Python environment (venv) this command runs in, for a cluster job's setup lines."""
+    import sys
+
+    return sys.prefix
+
+
 def register_resolvers() -> None:
     """Register once per process: jobs of joblib and submitit resolve their configs in their own process."""
     from omegaconf import OmegaConf
 
-    for name, resolver in (("layer_dims_for_depth", layer_dims_for_depth), ("blocks_per_stage", blocks_per_stage)):
+    for name, resolver in (("layer_dims_for_depth", layer_dims_for_depth), ("blocks_per_stage", blocks_per_stage),
+                           ("python_env", python_env)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)

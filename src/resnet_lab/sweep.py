@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from resnet_lab import tracking
 from resnet_lab.errors import ConfigError, UserError
@@ -78,7 +78,13 @@ class MlflowSweepCallback(Callback):
         atexit.register(self._close, "KILLED")
         log.info("MLflow parent run %s for sweep %s", self.parent_id, sweep_dir)
 
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Hydra has just saved the job's config and overrides (and the sweep's ``multirun.yaml``), as given:
+        a password inside a URI must not stay in them."""
+        tracking.redact_files(hydra_files(config))
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        tracking.redact_files(hydra_files(config))
         if self.parent_id is None:
             return
         from resnet_lab.compare import log_to_run
@@ -133,6 +139,21 @@ class MlflowSweepCallback(Callback):
         client = tracking.client_for(self.uri)
         if client.get_run(self.parent_id).info.status == "RUNNING":
             client.set_terminated(self.parent_id, status)
+
+
+def hydra_files(config: DictConfig) -> List[Path]:
+    """The files Hydra writes for a job (``.hydra/config.yaml``, ``hydra.yaml``, ``overrides.yaml``) and a sweep
+    (``multirun.yaml``)."""
+    from hydra.types import RunMode
+
+    files = []
+    output_dir = OmegaConf.select(config, "hydra.runtime.output_dir", default=None)  # unset in a sweep's parent
+    if config.hydra.output_subdir is not None and output_dir:
+        folder = Path(output_dir) / config.hydra.output_subdir
+        files += [folder / name for name in ("config.yaml", "hydra.yaml", "overrides.yaml")]
+    if config.hydra.mode == RunMode.MULTIRUN:
+        files.append(Path(sweep_dir_of(config.hydra.sweep.dir)) / "multirun.yaml")
+    return files
 
 
 def job_overrides(config: DictConfig) -> Optional[List[List[str]]]:

@@ -30,9 +30,10 @@ def run_cli(command: str, args: List[str], cwd: Path, env: Optional[Dict[str, Op
                           timeout=timeout)
 
 
-def start_cli(command: str, args: List[str], cwd: Path) -> subprocess.Popen:
+def start_cli(command: str, args: List[str], cwd: Path,
+              env: Optional[Dict[str, Optional[str]]] = None) -> subprocess.Popen:
     """Start ``resnet-lab-<command>`` and return at once, for tests that signal or kill it mid-run."""
-    return subprocess.Popen([str(BIN / command), *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
+    return subprocess.Popen([str(BIN / command), *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
