@@ -1,9 +1,12 @@
 """Timing the candidate settings (precision, XLA) on the run's own model, batch and input.
 
 Each candidate is built and compiled the way the run builds it, then fitted for a few steps on the
-run's training images. The probe's steps leave no trace: every variable (weights, optimizer state,
-step count, random-generator state) is put back afterwards, so the winner's model, already compiled,
-is the one the run trains, and a probed run computes what an unprobed one with the same setting does.
+run's training images. The static choice is timed in the run's own process and its steps leave no
+trace: every variable (weights, optimizer state, step count, random-generator state) is put back, so
+when it wins, its model, already compiled, is the one the run trains, and the run computes what an
+unprobed one does. On a CPU with TensorFlow the other candidates are timed by a worker process
+(``probe_worker``: XLA would slow the run's own process), elsewhere here; a winner other than the
+static choice is then built afresh from the run's seed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from resnet_lab import autotune
-from resnet_lab.autotune import Setting, Decision, Measurement
+from resnet_lab.autotune import Decision, Measurement, Setting
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,8 @@ def probe(candidates: Sequence[Setting], static: Setting, build: Callable[[Setti
     choice = autotune.fastest(measured, static)
     if choice not in builds:  # timed in another process
         builds[choice] = build(choice)
+    if not keep_all:  # the losers' models go, not to be held through training
+        builds = {choice: builds[choice]}
     seconds = time.perf_counter() - started
     return Outcome(_decision(measured, candidates, static, choice, stopped, seconds), builds[choice],
                    len(measured) == len(candidates), seconds, builds, first_age)
