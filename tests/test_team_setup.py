@@ -51,11 +51,15 @@ def test_a_run_under_slurm_records_its_job():
 
 
 @pytest.mark.parametrize("slurm", [True, False], ids=["under-slurm", "elsewhere"])
-def test_sigterm_under_slurm_is_handled_as_ctrl_c(slurm):
-    """scancel sends SIGTERM: under Slurm it must end the run as Ctrl-C does (KILLED), not be ignored."""
-    script = textwrap.dedent("""
+@pytest.mark.parametrize("sigint", ["default", "ignored"], ids=["sigint-default", "started-in-background"])
+def test_sigterm_under_slurm_is_handled_as_ctrl_c(slurm, sigint):
+    """scancel sends SIGTERM: under Slurm it must end the run as Ctrl-C does (KILLED), not be ignored,
+    also in a process that a non-interactive shell started in the background (SIGINT ignored)."""
+    script = textwrap.dedent(f"""
         import os, signal, time
         from resnet_lab.scheduler import end_cleanly_when_cancelled, was_cancelled
+        if {sigint == "ignored"}:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what submitit does to SIGTERM in a job
         end_cleanly_when_cancelled()
         try:

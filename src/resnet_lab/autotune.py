@@ -61,8 +61,9 @@ class Measurement:
     setup_s: float  # build, compile and the first step: what a run with this setting pays once
 
     def as_dict(self) -> Dict[str, Any]:
+        # Unrounded: a cached figure reads back as it was measured (and as the probed run tagged it).
         return {"precision": self.setting.precision, "jit_compile": self.setting.jit_compile,
-                "images_per_s": round(self.images_per_s, 2), "setup_s": round(self.setup_s, 2)}
+                "images_per_s": self.images_per_s, "setup_s": self.setup_s}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Measurement":

@@ -44,6 +44,10 @@ def end_cleanly_when_cancelled() -> None:
     """
     if not under_slurm():
         return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A process started in the background by a non-interactive shell ignores SIGINT: the SIGINT
+        # passed on below would then be lost, and the cancelled job would die RUNNING after all.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def cancel(signum: int, frame: Any) -> None:
         global _cancelled
