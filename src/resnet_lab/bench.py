@@ -1,8 +1,8 @@
 """bench(cfg) -> results: how fast a composed model trains and predicts, warm-up excluded.
 
-The model is built, compiled, fed and fitted the way ``train`` does it (builder, XLA choice,
-``optim.compile_model``, ``data.feeding``, the NaN guard and the MLflow epoch logger), from
-in-memory images. In the same process it can measure baselines on the same data: the seed's
+The model is built, compiled, fed and fitted the way ``train`` does it (builder, the precision and
+XLA setting chosen by timing the candidates, ``optim.compile_model``, ``data.feeding``, the NaN guard
+and the MLflow epoch logger), from in-memory images. In the same process it can measure baselines on the same data: the seed's
 subclassed network (``seed``), ``model.fit`` on the built model with none of the framework around
 it (``raw_fit``), and the framework's model with XLA switched the other way (``other_xla``).
 Timed measurements of all models take turns, so a neighbour's load on a shared machine falls on
