@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -32,9 +33,17 @@ def run_cli(command: str, args: List[str], cwd: Path, env: Optional[Dict[str, Op
 
 def start_cli(command: str, args: List[str], cwd: Path,
               env: Optional[Dict[str, Optional[str]]] = None) -> subprocess.Popen:
-    """Start ``resnet-lab-<command>`` and return at once, for tests that signal or kill it mid-run."""
+    """Start ``resnet-lab-<command>`` and return at once, for tests that signal or kill it mid-run.
+
+    The command starts with Ctrl-C's default handling, as in a user's terminal, even where the tests
+    themselves run in the background of a non-interactive shell (which starts them with SIGINT ignored).
+    """
     return subprocess.Popen([str(BIN / command), *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
+
+
+def _as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_python(script: str, cwd: Path, env: Optional[Dict[str, str]] = None, timeout: float = 900) -> dict:
