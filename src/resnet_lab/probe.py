@@ -82,7 +82,7 @@ def probe(candidates: Sequence[Setting], static: Setting, build: Callable[[Setti
     ``keep_all`` (the benchmark) every candidate is timed whatever the budget.
     """
     started = time.perf_counter()
-    static_built, first, timing = _time_here(static, build, model_of, x, y, batch_size, seed)
+    static_built, first, timing = time_setting(static, build, model_of, x, y, batch_size, seed)
     measured, builds = [first], {static: static_built}
     spent, stopped, first_age = timing["steps_s"], None, timing["process_age_s"]
     others = [c for c in candidates if c != static]
@@ -94,7 +94,7 @@ def probe(candidates: Sequence[Setting], static: Setting, build: Callable[[Setti
             stopped = autotune.next_within_budget(candidate, measured, spent, total_steps, batch_size, max_seconds)
             if stopped:
                 break
-        built, measurement, timing = _time_here(candidate, build, model_of, x, y, batch_size, seed)
+        built, measurement, timing = time_setting(candidate, build, model_of, x, y, batch_size, seed)
         measured.append(measurement)
         spent += timing["steps_s"] + measurement.setup_s
         builds[candidate] = built
@@ -111,8 +111,10 @@ def probe(candidates: Sequence[Setting], static: Setting, build: Callable[[Setti
                    len(measured) == len(candidates), seconds, builds, first_age)
 
 
-def _time_here(setting: Setting, build: Callable[[Setting], Any], model_of: Callable[[Any], Any], x: np.ndarray,
-               y: np.ndarray, batch_size: int, seed: int) -> Tuple[Any, Measurement, Dict[str, float]]:
+def time_setting(setting: Setting, build: Callable[[Setting], Any], model_of: Callable[[Any], Any], x: np.ndarray,
+                 y: np.ndarray, batch_size: int, seed: int) -> Tuple[Any, Measurement, Dict[str, float]]:
+    """Build ``setting`` and time its steps: the build, its measurement (set-up includes the build) and
+    the raw timings."""
     t0 = time.perf_counter()
     built = build(setting)
     build_s = time.perf_counter() - t0

@@ -96,7 +96,7 @@ def _read_result(path: Path, failure: Optional[str]) -> Tuple[List[Measurement],
 
 
 def main(folder: str) -> None:
-    from resnet_lab.probe import time_steps
+    from resnet_lab.probe import time_setting
     from resnet_lab.resolvers import register_resolvers
     from resnet_lab.startup_noise import import_backend_quietly
 
@@ -115,11 +115,9 @@ def main(folder: str) -> None:
                                                   request["max_seconds"], request["share"])
             if stopped:
                 break
-        t0 = time.perf_counter()
-        model = build(request["recipe"], setting, request["seed"])
-        build_s = time.perf_counter() - t0
-        timing = time_steps(model, request["x"], request["y"], batch_size, request["seed"])
-        measurement = Measurement(setting, timing["images_per_s"], build_s + timing["first_step_s"])
+        model, measurement, timing = time_setting(setting, lambda s: build(request["recipe"], s, request["seed"]),
+                                                  lambda m: m, request["x"], request["y"], batch_size,
+                                                  request["seed"])
         measured.append(measurement)
         mine.append(measurement)
         spent += measurement.setup_s + timing["steps_s"]

@@ -90,7 +90,7 @@ def backend_versions() -> Dict[str, str]:
     import keras
 
     backend = keras_backend()
-    module = sys.modules.get(backend if backend != "torch" else "torch")
+    module = sys.modules.get(backend)  # tensorflow, jax or torch, already imported by Keras
     return {"keras": keras.__version__, backend: getattr(module, "__version__", "unknown")}
 
 
