@@ -39,7 +39,7 @@ run() {
     {
         nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
         "$PYTHON" -c 'import sys, jax, keras; print("python", sys.version.split()[0], "jax", jax.__version__, "keras", keras.__version__, jax.devices())'
-        "$PYTHON" -c 'import resnet_lab.runtime as r; print("trainer.precision=auto ->", r.resolve_precision("auto"))'
+        "$PYTHON" -c 'from resnet_lab.runtime.machine import hardware; print("hardware ->", hardware())'
     } 2>&1 | tee "$out/device.txt"
 
     local -a bench=("$PYTHON" -c "from resnet_lab.cli import bench_main; bench_main()" model=seed_resnet18

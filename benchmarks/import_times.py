@@ -17,8 +17,8 @@ marks.append(("keras and its backend", time.perf_counter()))
 from mlflow.tracking import MlflowClient  # noqa: E402,F401
 
 marks.append(("mlflow.tracking", time.perf_counter()))
-from resnet_lab import callbacks, optim  # noqa: E402,F401
 from resnet_lab.model import analysis, builder  # noqa: E402,F401
+from resnet_lab.training import callbacks, optim  # noqa: E402,F401
 
 marks.append(("builder, analysis, callbacks, optim", time.perf_counter()))
 print(json.dumps({name: round(t - marks[i][1], 2) for i, (name, t) in enumerate(marks[1:])}))

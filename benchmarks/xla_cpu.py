@@ -5,7 +5,7 @@
 
 Prints forward GFLOPs per batch, the median step and the first (tracing/compiling) step of each
 mode, XLA's speed-up and the steps after which XLA's longer compile has paid for itself. A run with
-`trainer.jit_compile` unset makes the same comparison itself (`resnet_lab.probe`).
+`trainer.jit_compile` unset makes the same comparison itself (`resnet_lab.autotune.probe`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from resnet_lab.config import register_configs
+from resnet_lab.config.schema import register_configs
 from resnet_lab.model.analysis import analyze
 from resnet_lab.model.builder import build_model
 

@@ -18,7 +18,6 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ["RESNET_LAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="resnet-lab-test-cache-")
 
 import pytest
-
 from helpers.configs import TINY
 from helpers.stores import migrated_database, seed_store
 

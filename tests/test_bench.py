@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from helpers.configs import TINY, TINY_DEPTH, compose_config
 from helpers.processes import run_cli
+from mlflow.tracking import MlflowClient
+
 from resnet_lab.bench import bench, render
 from resnet_lab.errors import ConfigError
 

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
 from helpers.configs import TINY, TINY_DEPTH
 from helpers.processes import run_cli
 from helpers.stores import store, sweep_runs
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 
 def test_describe_prints_one_json_line_and_saves_the_model(tmp_path):

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
 from helpers.cluster import script
 from helpers.configs import REPO, TINY
 from helpers.processes import BIN, _env, run_cli, start_cli
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 # One worker holds the services: the tests share them, and on a 2-core machine more would only queue.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
 SLURM = "hydra/launcher=slurm_local"
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")

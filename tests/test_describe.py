@@ -7,6 +7,7 @@ import json
 import shutil
 
 from helpers.configs import compose_config
+
 from resnet_lab.describe import describe, render
 
 

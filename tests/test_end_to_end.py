@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers.processes import run_cli
 from helpers.stores import runs_in
 
 
 @pytest.mark.slow
+@pytest.mark.accuracy
 def test_the_default_run_reaches_95_percent_on_digits(tmp_path):
     result = run_cli("resnet-lab-train", [], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -7,15 +7,15 @@ import itertools
 
 import pytest
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
-
 from helpers.configs import EXPERIMENTS, TINY, compose_config
 from helpers.processes import run_cli
 from helpers.stores import sweep_runs
-from resnet_lab.cli import EXPERIMENTS_DIR
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from resnet_lab.config.paths import EXPERIMENTS_DIR
+from resnet_lab.config.resolvers import layer_dims_for_depth
+from resnet_lab.config.validation import validate_train_config
 from resnet_lab.errors import ConfigError
-from resnet_lab.resolvers import layer_dims_for_depth
-from resnet_lab.validation import validate_train_config
 
 SWEPT = {  # what each experiment's own sweep covers
     "depth_sweep": ("model", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]),

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers.configs import TINY
 from helpers.processes import run_cli, start_cli
 from helpers.stores import runs_in

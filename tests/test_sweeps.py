@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
 from helpers.configs import TINY
 from helpers.processes import run_cli
 from helpers.stores import closed_port, sweep_runs
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # logged once per epoch
 FINAL_METRICS = ("test_accuracy", "test_loss", "train_seconds", "train_images_per_s")  # once per run

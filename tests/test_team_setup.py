@@ -10,11 +10,11 @@ import sys
 import textwrap
 
 import pytest
-
 from helpers.cluster import SCRIPTS, unavailable
 from helpers.configs import TINY
 from helpers.processes import run_cli
-from resnet_lab.scheduler import scheduler_tags
+
+from resnet_lab.runtime.slurm import scheduler_tags
 from resnet_lab.tracking import credentials_from_uri_args
 
 
@@ -57,7 +57,7 @@ def test_sigterm_under_slurm_is_handled_as_ctrl_c(slurm, sigint):
     also in a process that a non-interactive shell started in the background (SIGINT ignored)."""
     script = textwrap.dedent(f"""
         import os, signal, time
-        from resnet_lab.scheduler import end_cleanly_when_cancelled, was_cancelled
+        from resnet_lab.runtime.slurm import end_cleanly_when_cancelled, was_cancelled
         if {sigint == "ignored"}:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what submitit does to SIGTERM in a job

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers.configs import TINY, TINY_DEPTH, compose_config
 from helpers.stores import runs_in
+
 from resnet_lab.errors import ConfigError, DataError
 from resnet_lab.train import train
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers.configs import MODEL_PRESETS, REPO
+
 from resnet_lab.zoo import catalogue
 
 

@@ -22,13 +22,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_lab import tracking
-from resnet_lab.autotune import Measurement, Setting
+from resnet_lab.autotune.settings import Measurement, Setting
+from resnet_lab.config.validation import validate_bench_config
 from resnet_lab.errors import ConfigError
-from resnet_lab.validation import validate_bench_config
 
 if TYPE_CHECKING:
-    from resnet_lab.probe import Outcome
-    from resnet_lab.step_clock import StepClock
+    from resnet_lab.autotune.probe import Outcome
+    from resnet_lab.autotune.timing import StepClock
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +61,27 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     validate_bench_config(cfg)  # before any run exists
     import keras
 
+    from resnet_lab.autotune.probe import choose, step_signature
     from resnet_lab.model.analysis import analyze
-    from resnet_lab.probe import choose, step_signature
-    from resnet_lab.probe_worker import recipe
-    from resnet_lab.runtime import seed_everything
+    from resnet_lab.runtime.backend import seed_everything
+    from resnet_lab.training.build import Recipe
 
     seed_everything(cfg.seed)
     x, y, num_classes = _images(cfg)
     spec = OmegaConf.to_object(cfg.model)
+    # In-memory images, no augmentation: the network alone, built and compiled as a run builds it.
+    recipe = Recipe.of(cfg, spec, x.shape[1:], num_classes, cfg.bench.steps, augment=False)
 
     def build(setting: Setting) -> Any:
-        from resnet_lab.model.builder import build_model
-
-        seed_everything(cfg.seed)
-        network = build_model(spec, x.shape[1:], num_classes, precision=setting.precision)
-        return _compile(cfg, network, num_classes, setting.precision, setting.jit_compile)
+        return recipe.build(setting.precision, setting.jit_compile).model
 
     outcome = choose(cfg.trainer, step_signature(cfg, x.shape[1:], num_classes), build, lambda model: model,
-                     x, y, cfg.seed, total_steps=cfg.bench.steps, measure_all=True,
-                     recipe=recipe(cfg, spec, x.shape[1:], num_classes, cfg.bench.steps, augment=False))
+                     x, y, cfg.seed, total_steps=cfg.bench.steps, measure_all=True, recipe=recipe)
     setting, network = outcome.decision.choice, outcome.built
     report = analyze(network, spec=spec)
     models = {FRAMEWORK: network}
     for name in cfg.bench.baselines:  # built before the run starts, so a mismatch leaves no run behind
-        models[name] = _baseline(name, cfg, spec, x.shape[1:], num_classes, setting, network, outcome.builds)
+        models[name] = _baseline(name, cfg, build, setting, network, outcome.builds)
 
     facts = {
         "model": cfg.model.name, "depth": report.depth, "params_total": report.params_total,
@@ -129,16 +126,8 @@ def _images(cfg: DictConfig):
     return splits.x_train[index], splits.y_train[index], splits.num_classes
 
 
-def _compile(cfg: DictConfig, model: Any, num_classes: int, precision: str, jit_compile: Any) -> Any:
-    from resnet_lab.optim import compile_model
-
-    return compile_model(model, cfg, num_classes, cfg.bench.steps, precision, jit_compile)
-
-
-def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: int, setting: Setting,
-              framework_model: Any, built: Dict[Setting, Any]) -> Any:
-    from resnet_lab.model.builder import build_model
-
+def _baseline(name: str, cfg: DictConfig, build: Callable[[Setting], Any], setting: Setting, framework_model: Any,
+              built: Dict[Setting, Any]) -> Any:
     if name in ("raw_fit", "other_xla"):
         # raw_fit: the same network and compile, only the framework around fit is missing;
         # other_xla: the same network and training, compiled with the other XLA choice (the probe's
@@ -147,24 +136,25 @@ def _baseline(name: str, cfg: DictConfig, spec: Any, image_shape, num_classes: i
         twin = Setting(setting.precision, jit_compile)
         if name == "other_xla" and twin in built:
             return built[twin]
-        return _compile(cfg, build_model(spec, image_shape, num_classes, precision=setting.precision), num_classes,
-                        setting.precision, jit_compile)
+        return build(twin)
     from resnet_lab.model.seed_subclassed import seed_resnet
+    from resnet_lab.training.optim import compile_model
 
     # As the seed writes it: float32, and compiled with Keras' own XLA rule whatever trainer.* says.
-    seed = seed_resnet(list(spec.layer_dims), image_shape, num_classes)
+    image_shape, num_classes = framework_model.input_shape[1:], framework_model.output_shape[-1]
+    seed = seed_resnet(list(cfg.model.layer_dims), image_shape, num_classes)
     if seed.count_params() != framework_model.count_params():
         raise ConfigError("bench.baselines", list(cfg.bench.baselines),
                           f"'seed' only with the seed's network (model=seed_resnet18 or seed_resnet34, unchanged); "
                           f"model={cfg.model.name} has {framework_model.count_params():,} parameters, "
                           f"the seed network {seed.count_params():,}")
-    return _compile(cfg, seed, num_classes, "fp32", "auto")
+    return compile_model(seed, cfg, num_classes, cfg.bench.steps, "fp32", "auto")
 
 
 def _measure(cfg: DictConfig, models: Dict[str, Any], x: np.ndarray, y: np.ndarray,
              run: Optional[tracking.Run], jit_compile: bool, probed: Outcome) -> Dict[str, Any]:
-    from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
-    from resnet_lab.runtime import device_peak_memory_bytes, host_peak_memory_bytes
+    from resnet_lab.runtime.machine import device_peak_memory_bytes, host_peak_memory_bytes
+    from resnet_lab.training.callbacks import EpochLogger, NonFiniteLossGuard
 
     # The framework's model gets the callbacks of a training run (less checkpoints, which write files).
     subjects = [Subject(FRAMEWORK, models[FRAMEWORK], lambda: [NonFiniteLossGuard(), EpochLogger(run)])]
@@ -229,15 +219,10 @@ def _probed_setup_s(probed: Outcome) -> Optional[float]:
 def _fit(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> StepClock:
     """One epoch over ``x``. The framework's model (and its XLA twin) is fed as training feeds it; the
     seed and raw_fit baselines get the arrays, the usual way."""
-    from resnet_lab.data.feeding import training_feed
-    from resnet_lab.step_clock import StepClock
+    from resnet_lab.autotune.timing import timed_fit
 
-    clock = StepClock()
-    data = training_feed(x, y, batch, seed) if subject.name in (FRAMEWORK, "other_xla") else {
-        "x": x, "y": y, "batch_size": batch, "shuffle": True}
-    subject.model.fit(**data, epochs=1, verbose=0, callbacks=[*subject.callbacks(), clock])
-    clock.returned = time.perf_counter()
-    return clock
+    return timed_fit(subject.model, x, y, batch, seed, subject.callbacks(),
+                     as_training=subject.name in (FRAMEWORK, "other_xla"))
 
 
 def _warm_up(subject: Subject, x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> None:
@@ -265,7 +250,7 @@ def _timed_predict(model: Any, x: np.ndarray, batch: int) -> float:
 
 
 def _device_name() -> str:
-    from resnet_lab.runtime import find_accelerator
+    from resnet_lab.runtime.machine import find_accelerator
 
     accelerator = find_accelerator()
     return accelerator.name if accelerator is not None else "cpu"

@@ -16,27 +16,15 @@ from typing import Callable, List, Optional
 import hydra
 from omegaconf import DictConfig
 
-from resnet_lab.config import register_configs
+from resnet_lab.config.paths import CONFIG_DIR, EXPERIMENTS_DIR
+from resnet_lab.config.resolvers import register_resolvers
+from resnet_lab.config.schema import register_configs
 from resnet_lab.errors import UserError
-from resnet_lab.resolvers import register_resolvers
-from resnet_lab.scheduler import CANCELLED, end_cleanly_when_cancelled, was_cancelled
-from resnet_lab.startup_noise import QUIET_BY_DEFAULT, import_backend_quietly
-from resnet_lab.tracking import credentials_from_uri_args
+from resnet_lab.runtime.slurm import CANCELLED, end_cleanly_when_cancelled, was_cancelled
+from resnet_lab.runtime.startup_noise import QUIET_BY_DEFAULT, import_backend_quietly
+from resnet_lab.tracking.credentials import credentials_from_uri_args
 
 log = logging.getLogger("resnet_lab")
-
-_PACKAGE = Path(__file__).resolve().parent
-
-
-def _find(folder: str) -> Path:
-    """Inside an installed wheel the folder sits in the package; in a checkout, at the top level."""
-    packaged = _PACKAGE / folder
-    return packaged if packaged.is_dir() else _PACKAGE.parent.parent / folder
-
-
-CONFIG_DIR = _find("conf")
-EXPERIMENTS_DIR = _find("experiments")
-
 
 # The only classes a command-line `_target_` may name: this project's and Hydra's own plugins.
 ALLOWED_TARGETS = (
@@ -76,7 +64,7 @@ def _launch(hydra_main: Callable[[], None]) -> None:
     """Run a Hydra main; config mistakes Hydra finds while composing become one line and exit code 2."""
     from hydra.errors import ConfigCompositionException, OverrideParseException
 
-    from resnet_lab.hydra_errors import one_line
+    from resnet_lab.config.hydra_errors import one_line
 
     _quiet_backends()
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -162,9 +150,9 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
 def _train(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
 
+    from resnet_lab.config.validation import validate_train_config
     from resnet_lab.sweep import plan_job, sweep_dir_of
     from resnet_lab.train import train
-    from resnet_lab.validation import validate_train_config
 
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
@@ -195,7 +183,7 @@ def _describe(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="compare")
 @_guard
 def _compare(cfg: DictConfig) -> None:
-    from resnet_lab.compare import comparison
+    from resnet_lab.compare.comparison import comparison
 
     result = comparison(cfg)
     print(result.text, flush=True)

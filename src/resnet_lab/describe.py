@@ -6,8 +6,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from resnet_lab.config.validation import validate_describe_config
 from resnet_lab.model.analysis import ModelReport
-from resnet_lab.validation import validate_describe_config
 
 
 def describe(cfg: DictConfig) -> ModelReport:

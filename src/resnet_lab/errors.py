@@ -1,8 +1,8 @@
-"""Errors caused by user input. The CLI prints them as one line, without a traceback."""
+"""Errors caused by user input, and the checks that raise them. The CLI prints them as one line, without a traceback."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 
 class UserError(Exception):
@@ -36,3 +36,21 @@ class TrainingDiverged(UserError):
         self.epoch, self.batch, self.loss = epoch, batch, loss
         super().__init__(f"the training loss became {loss} at epoch {epoch} (batch {batch}); lower "
                          f"optimizer.learning_rate or set optimizer.clipnorm")
+
+
+def require_choice(key: str, value: Any, allowed: Sequence[Any]) -> None:
+    """``value`` must be one of ``allowed``; the error lists them."""
+    if value not in allowed:
+        raise ConfigError(key, value, "one of " + ", ".join(repr(a) for a in allowed))
+
+
+def require_positive(key: str, value: Any) -> None:
+    """``value`` must be a positive integer (not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(key, value, "a positive integer")
+
+
+def require_fraction(key: str, value: float, allowed: str) -> None:
+    """``value`` must lie in [0, 1); ``allowed`` says so in the key's own words."""
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(key, value, allowed)

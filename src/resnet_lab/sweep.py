@@ -87,7 +87,7 @@ class MlflowSweepCallback(Callback):
         tracking.redact_files(hydra_files(config))
         if self.parent_id is None:
             return
-        from resnet_lab.compare import log_to_run
+        from resnet_lab.compare.comparison import log_to_run
 
         sweep_dir = Path(sweep_dir_of(config.hydra.sweep.dir))
         # Markers count every failed job, also those that failed before their MLflow run existed.
@@ -110,8 +110,8 @@ class MlflowSweepCallback(Callback):
 
     def _summary(self, client: Any, runs: List[Any]) -> str:
         """What the terminal shows when the sweep ends: its comparison, and where the full one is."""
-        from resnet_lab.compare import summary_table
-        from resnet_lab.ui_view import pointer_lines
+        from resnet_lab.compare.render import summary_table
+        from resnet_lab.tracking.ui_view import pointer_lines
 
         parent = client.get_run(self.parent_id)
         lines = ["", f"sweep {parent.info.run_name}: {len(runs)} runs", summary_table(runs, COMPARE_METRICS[0]), "",
@@ -178,7 +178,7 @@ def validate_every_job(config: DictConfig) -> None:
     """Compose and check every job of the sweep before any of them, or the parent run, starts."""
     from hydra import compose
 
-    from resnet_lab.validation import validate_train_config
+    from resnet_lab.config.validation import validate_train_config
 
     jobs = job_overrides(config)
     for overrides in jobs or ():
@@ -207,8 +207,8 @@ class JobPlan:
 
 def plan_job(cfg: DictConfig, overrides: List[str], sweep_dir: Optional[str], job_num: Optional[int]) -> JobPlan:
     """Name the run from its overrides and find a FINISHED twin to skip to."""
-    from resnet_lab.identity import config_hash
-    from resnet_lab.naming import run_name
+    from resnet_lab.tracking.identity import config_hash
+    from resnet_lab.tracking.naming import run_name
 
     plan = JobPlan()
     if not cfg.tracking.enabled:

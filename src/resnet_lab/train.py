@@ -15,13 +15,13 @@ from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_lab import tracking
-from resnet_lab.autotune import Setting
-from resnet_lab.config import ModelConfig
+from resnet_lab.autotune.settings import Setting
+from resnet_lab.config.validation import validate_train_config
 from resnet_lab.errors import TrainingDiverged
-from resnet_lab.identity import config_hash, group_hash
-from resnet_lab.naming import group_name
-from resnet_lab.startup_noise import import_backend_quietly
-from resnet_lab.validation import validate_train_config
+from resnet_lab.model.spec import ModelConfig
+from resnet_lab.runtime.startup_noise import import_backend_quietly
+from resnet_lab.tracking.identity import config_hash, group_hash
+from resnet_lab.tracking.naming import group_name
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def _checkpoint_dir(run: tracking.Run, previous: Optional[Any], untracked: RunCo
 
 def _run(context: RunContext) -> Dict[str, float]:
     """One training run, step by step; the model's steps run in the distribution scope."""
-    from resnet_lab.runtime import distribution_scope
+    from resnet_lab.runtime.backend import distribution_scope
 
     prepared = _prepare(context)
     with distribution_scope(context.cfg.trainer.distribution) as replicas:
@@ -190,9 +190,9 @@ def _prepare(context: RunContext) -> Prepared:
     """Seed, load the data and read the checkpoint state to resume from."""
     import keras
 
-    from resnet_lab.checkpoints import load_state
     from resnet_lab.data import load_splits
-    from resnet_lab.runtime import seed_everything
+    from resnet_lab.runtime.backend import seed_everything
+    from resnet_lab.training.checkpoints import load_state
 
     cfg = context.cfg
     seed_everything(cfg.seed, cfg.trainer.deterministic)  # TensorFlow-free on other backends
@@ -206,22 +206,25 @@ def _prepare(context: RunContext) -> Prepared:
 def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -> Built:
     """Choose the precision and XLA setting (measuring them where the config leaves them to the machine),
     build and compile the network in it behind its augmentation, and record the setup."""
-    from resnet_lab.probe import choose, step_signature
-    from resnet_lab.probe_worker import recipe
+    from resnet_lab.autotune.probe import choose, step_signature
+    from resnet_lab.model.analysis import analyze
+    from resnet_lab.training.build import Recipe
 
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     batches = math.ceil(len(splits.y_train) / trainer.batch_size)
     steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
     epochs_left = trainer.epochs - (prepared.state.epochs_done if prepared.state is not None else 0)
+    recipe = Recipe.of(cfg, context.spec, splits.image_shape, splits.num_classes, steps_per_epoch)
 
     def build(setting: Setting) -> Built:
-        return _build_in(context, prepared, setting, steps_per_epoch, capped=steps_per_epoch < batches)
+        network, model = recipe.build(setting.precision, setting.jit_compile)
+        return Built(network, analyze(network, spec=context.spec), model, setting, steps_per_epoch,
+                     capped=steps_per_epoch < batches)
 
     signature = step_signature(cfg, splits.image_shape, splits.num_classes)
     outcome = choose(trainer, signature, build, lambda built: built.model, splits.x_train, splits.y_train, cfg.seed,
                      steps_per_epoch * epochs_left, resumed=_resumed_setting(context),
-                     distributed=trainer.distribution != "none",
-                     recipe=recipe(cfg, context.spec, splits.image_shape, splits.num_classes, steps_per_epoch))
+                     distributed=trainer.distribution != "none", recipe=recipe)
     built = outcome.built
     log.info("%s", outcome.decision.log_line())
     log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
@@ -229,24 +232,6 @@ def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -
              f", {replicas} replicas" if replicas > 1 else "")
     _log_setup_once(context, prepared, built, outcome.decision)
     return built
-
-
-def _build_in(context: RunContext, prepared: Prepared, setting: Setting, steps_per_epoch: int, capped: bool) -> Built:
-    """The network built and compiled in ``setting``, from the run's seed: every candidate a probe builds
-    starts from the same weights as the one the run trains."""
-    from resnet_lab.data.augment import with_augmentation
-    from resnet_lab.model.analysis import analyze
-    from resnet_lab.model.builder import build_model
-    from resnet_lab.optim import compile_model
-    from resnet_lab.runtime import seed_everything
-
-    cfg, spec, splits = context.cfg, context.spec, prepared.splits
-    seed_everything(cfg.seed, cfg.trainer.deterministic)
-    network = build_model(spec, splits.image_shape, splits.num_classes, precision=setting.precision)
-    report = analyze(network, spec=spec)
-    model = with_augmentation(network, cfg.data.augment)
-    compile_model(model, cfg, splits.num_classes, steps_per_epoch, setting.precision, setting.jit_compile)
-    return Built(network, report, model, setting, steps_per_epoch, capped)
 
 
 def _resumed_setting(context: RunContext) -> Optional[Setting]:
@@ -263,7 +248,7 @@ def _log_setup_once(context: RunContext, prepared: Prepared, built: Built, decis
     """The setup goes to the run before training, once: MLflow refuses to change a param on resume."""
     import keras
 
-    from resnet_lab.dataset_logging import log_datasets
+    from resnet_lab.tracking.dataset_logging import log_datasets
 
     run = context.run
     if run is None or (context.resumed and run.client.get_run(run.run_id).data.params):
@@ -275,7 +260,7 @@ def _log_setup_once(context: RunContext, prepared: Prepared, built: Built, decis
 
 def _restore(context: RunContext, prepared: Prepared, built: Built) -> None:
     """A resumed run continues from its last checkpoint, and logs the epochs the stopped process did not."""
-    from resnet_lab.checkpoints import load_variables, training_variables
+    from resnet_lab.training.checkpoints import load_variables, training_variables
 
     state, model = prepared.state, built.model
     if state is not None and state.last is not None:
@@ -289,9 +274,9 @@ def _restore(context: RunContext, prepared: Prepared, built: Built) -> None:
 
 def _fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
     """Train the epochs still to do (none after an early stop), checkpointing and logging each."""
-    from resnet_lab.callbacks import EpochLogger, NonFiniteLossGuard
-    from resnet_lab.checkpoints import Checkpointer
     from resnet_lab.data.feeding import training_feed, validation
+    from resnet_lab.training.callbacks import EpochLogger, NonFiniteLossGuard
+    from resnet_lab.training.checkpoints import Checkpointer
 
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     checkpointer = Checkpointer(context.checkpoint_dir, trainer.monitor, trainer.early_stopping_patience,
@@ -319,8 +304,8 @@ def _fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
 
 def _evaluate(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted) -> Tested:
     """Test the best checkpoint (with ``trainer.restore_best``) or the last weights on the test split."""
-    from resnet_lab.checkpoints import load_variables
     from resnet_lab.data.feeding import feed
+    from resnet_lab.training.checkpoints import load_variables
 
     trainer, splits, state = context.cfg.trainer, prepared.splits, fitted.checkpointer.state
     if trainer.restore_best and state.best is not None:
@@ -373,7 +358,7 @@ def _record(context: RunContext, prepared: Prepared, built: Built, fitted: Fitte
 
 def _say_where_it_went(context: RunContext) -> None:
     """The last lines of a run: where its checkpoints and model are, and how to see it in the MLflow UI."""
-    from resnet_lab.ui_view import pointer_lines
+    from resnet_lab.tracking.ui_view import pointer_lines
 
     if context.output_dir is not None:
         log.info("checkpoints in %s", context.checkpoint_dir)
@@ -429,7 +414,7 @@ def _log_setup(run: tracking.Run, cfg: DictConfig, report: Any, overrides: Seque
 
 def _log_evaluation(run: tracking.Run, splits: Any, predicted: Any, history: List[Dict[str, float]]) -> None:
     """Confusion matrix and per-class accuracy on the test split, and the training curves."""
-    from resnet_lab.evaluation import confusion_matrix, per_class_rows, plot_confusion, plot_curves, to_csv
+    from resnet_lab.training.evaluation import confusion_matrix, per_class_rows, plot_confusion, plot_curves, to_csv
 
     matrix = confusion_matrix(splits.y_test, predicted, splits.num_classes)
     names = splits.class_names or [str(i) for i in range(splits.num_classes)]
@@ -446,7 +431,7 @@ def _log_evaluation(run: tracking.Run, splits: Any, predicted: Any, history: Lis
 def _log_model(context: RunContext, network: Any, test_images: Any) -> None:
     """The network as the run's MLflow Model (its ``model.keras`` also in the output folder), and as a
     new version of ``tracking.register_model`` when that names one."""
-    from resnet_lab.model_logging import log_mlflow_model, register
+    from resnet_lab.tracking.model_logging import log_mlflow_model, register
 
     run, name = context.run, context.cfg.tracking.register_model
     log_mlflow_model(run, network, test_images, keep_in=context.output_dir)

@@ -9,12 +9,11 @@ import functools
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple
 
+from resnet_lab.config.paths import CONFIG_DIR
 from resnet_lab.model.analysis import ModelReport
 
 
 def config_dir() -> Path:
-    from resnet_lab.cli import CONFIG_DIR
-
     return CONFIG_DIR
 
 
@@ -28,7 +27,7 @@ def preset_spec(name: str) -> Any:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from resnet_lab.config import register_configs
+    from resnet_lab.config.schema import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()

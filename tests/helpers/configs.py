@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from resnet_lab.cli import CONFIG_DIR, EXPERIMENTS_DIR
-from resnet_lab.config import register_configs
+from resnet_lab.config.paths import CONFIG_DIR, EXPERIMENTS_DIR
+from resnet_lab.config.schema import register_configs
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_PRESETS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))

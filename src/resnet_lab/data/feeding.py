@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from resnet_lab.runtime import keras_backend
+from resnet_lab.runtime.machine import keras_backend
 
 PREFETCH_BATCHES = 2  # enough to have the next batch ready while a step runs
 

@@ -12,7 +12,7 @@ import numpy as np
 from resnet_lab.model.plan import BlockSpec, block_plan, stage_name
 
 if TYPE_CHECKING:
-    from resnet_lab.config import ModelConfig
+    from resnet_lab.model.spec import ModelConfig
 
 _SIDE_BRANCH = ("_shortcut_", "_se_")  # weighted layers off the main path do not count towards depth
 

@@ -13,8 +13,8 @@ from keras import layers
 from resnet_lab.model.layers import ChannelPad, DropPath, LayerStyle, squeeze_excite
 
 if TYPE_CHECKING:
-    from resnet_lab.config import BlockConfig, StemConfig
     from resnet_lab.model.kinds import BlockKind
+    from resnet_lab.model.spec import BlockConfig, StemConfig
 
 
 def stem(x, spec: StemConfig, style: LayerStyle):

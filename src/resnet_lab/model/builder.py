@@ -12,7 +12,7 @@ from resnet_lab.model.layers import LayerStyle
 from resnet_lab.model.plan import block_plan, scaled_stem
 
 if TYPE_CHECKING:
-    from resnet_lab.config import ModelConfig
+    from resnet_lab.model.spec import ModelConfig
 
 # Keras dtype policies for `trainer.precision`.
 PRECISION_POLICIES = {"fp32": "float32", "mixed_bf16": "mixed_bfloat16", "mixed_fp16": "mixed_float16"}
@@ -25,7 +25,7 @@ def build_model(
     precision: str = "fp32",
     name: Optional[str] = None,
 ) -> keras.Model:
-    """Build the network described by ``spec`` (a ``ModelConfig`` object; see ``config.py``).
+    """Build the network described by ``spec`` (a ``ModelConfig`` object; see ``spec.py``).
 
     The model takes ``input_shape`` images (height, width, channels) and returns
     ``num_classes`` logits, always in float32 so losses stay stable under mixed precision.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, List, NamedTuple
 from resnet_lab.model.kinds import BLOCK_KINDS, BlockKind
 
 if TYPE_CHECKING:
-    from resnet_lab.config import ModelConfig, StemConfig
+    from resnet_lab.model.spec import ModelConfig, StemConfig
 
 
 class BlockSpec(NamedTuple):

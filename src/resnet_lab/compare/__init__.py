@@ -1,0 +1,1 @@
+"""Comparing runs: rows and groups of repeats, their statistics, tables, plots, and the comparison a sweep logs."""

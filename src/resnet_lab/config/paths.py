@@ -1,0 +1,16 @@
+"""Where the config tree and the experiments are: in the package of an installed wheel, else the checkout's top level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _find(folder: str) -> Path:
+    packaged = _PACKAGE / folder
+    return packaged if packaged.is_dir() else _PACKAGE.parent.parent / folder
+
+
+CONFIG_DIR = _find("conf")
+EXPERIMENTS_DIR = _find("experiments")

@@ -1,0 +1,92 @@
+"""How this process drives the Keras backend: seeding, deterministic ops and data parallelism.
+
+Nothing here imports TensorFlow unless TensorFlow is the Keras backend: on JAX or PyTorch a run
+must never pay for (or grab a GPU through) a TensorFlow import it does not use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator
+
+from resnet_lab.errors import ConfigError
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and Keras, importing TensorFlow only where it is the backend; with
+    ``deterministic`` also ask the backend for deterministic ops.
+
+    ``keras.utils.set_random_seed`` also seeds TensorFlow whenever it is installed, which imports
+    it (seconds of start-up, and on a GPU machine TensorFlow would claim the GPU's memory).
+    """
+    import keras
+
+    if deterministic:
+        _deterministic_ops(keras.backend.backend())
+
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    # Keras then remembers TensorFlow as unavailable, which is true for this backend's purposes.
+    with _tensorflow_hidden():
+        keras.utils.set_random_seed(seed)
+
+
+def _deterministic_ops(backend: str) -> None:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "jax":  # read when JAX starts its GPU backend; CPU XLA is deterministic already
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
+@contextlib.contextmanager
+def _tensorflow_hidden() -> Iterator[None]:
+    """Within the block ``import tensorflow`` fails (a ``None`` entry in sys.modules means "absent")."""
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("tensorflow", 0) is None:
+            del sys.modules["tensorflow"]
+
+
+@contextlib.contextmanager
+def distribution_scope(name: str) -> Iterator[int]:
+    """Build, compile and fit inside this scope; yields the number of replicas.
+
+    ``data_parallel`` copies the model to every local device and splits each batch between them:
+    Keras' distribution API on JAX, ``tf.distribute.MirroredStrategy`` on TensorFlow.
+    """
+    if name == "none":
+        yield 1
+        return
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    else:
+        raise ConfigError("trainer.distribution", name, f"'none' on the {backend} backend "
+                          f"(data_parallel runs on jax and tensorflow)")

@@ -1,0 +1,159 @@
+"""One MLflow run: opened or reopened, logged to in batches, and always ended FINISHED, FAILED or KILLED,
+never left RUNNING."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Iterator, Mapping, Optional
+
+from resnet_lab.runtime.interrupts import deferred_interrupt, uninterrupted
+from resnet_lab.tracking.store import client_for, experiment_id
+from resnet_lab.tracking.tags import TAG_ERROR
+
+log = logging.getLogger(__name__)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> Dict[str, str]:
+    """Nested config -> ``{"model.block.type": "basic", ...}``; lists stay readable strings."""
+    flat: Dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def git_commit(path: Path) -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class Run:
+    """One MLflow run of one store, with batched logging helpers."""
+
+    def __init__(self, client, run_id: str) -> None:
+        self.client, self.run_id = client, run_id
+
+    @uninterrupted
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    @uninterrupted
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+        if items:
+            self.client.log_batch(self.run_id, tags=items)
+
+    @uninterrupted
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if items:
+            self.client.log_batch(self.run_id, metrics=items)
+
+    @uninterrupted
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    @uninterrupted
+    def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+@contextlib.contextmanager
+def start_run(
+    uri: str, experiment: str, run_name: str, tags: Optional[Mapping[str, Any]] = None,
+    parent_run_id: Optional[str] = None, resume_run_id: Optional[str] = None,
+) -> Iterator[Run]:
+    """Create a run (or reopen ``resume_run_id``, giving it ``tags`` and ``parent_run_id`` anew), yield it, and
+    always end it: FINISHED, FAILED (error kept as a tag) or KILLED."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from resnet_lab.runtime.slurm import scheduler_tags
+
+    client = client_for(uri)
+    with deferred_interrupt():
+        if resume_run_id:
+            client.update_run(resume_run_id, status="RUNNING")
+            with contextlib.suppress(Exception):  # the reason it stopped no longer holds
+                client.delete_tag(resume_run_id, TAG_ERROR)
+            run = Run(client, resume_run_id)
+            # The sweep that continues the run now holds it (its parent, sweep folder and job number),
+            # and the Slurm job that runs it is the one named.
+            moved = {**(tags or {}), **({MLFLOW_PARENT_RUN_ID: parent_run_id} if parent_run_id else {})}
+            run.set_tags({**moved, **scheduler_tags()})
+        else:
+            all_tags = {**(tags or {}), **scheduler_tags()}  # the Slurm job that runs it, if any
+            if parent_run_id:
+                all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+            created = client.create_run(experiment_id(client, experiment, uri), run_name=run_name,
+                                        tags={k: str(v) for k, v in all_tags.items() if v is not None})
+            run = Run(client, created.info.run_id)
+    try:
+        yield run
+    except KeyboardInterrupt:
+        with deferred_interrupt():
+            client.set_terminated(run.run_id, "KILLED")
+        raise
+    except BaseException as exc:
+        with deferred_interrupt():
+            with contextlib.suppress(Exception):
+                client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
+            client.set_terminated(run.run_id, "FAILED")
+        raise
+    with deferred_interrupt():
+        client.set_terminated(run.run_id, "FINISHED")
+
+
+SYSTEM_METRICS_SECONDS = 5  # sampling interval of MLflow's system metrics: several points even in short runs
+
+
+@contextlib.contextmanager
+def system_metrics(run: Optional[Run], uri: Optional[str], enabled: bool) -> Iterator[None]:
+    """MLflow's system metrics (CPU, memory, disk, network; GPU where present) for ``run`` while inside."""
+    if not enabled or run is None:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run.run_id, sampling_interval=SYSTEM_METRICS_SECONDS, tracking_uri=uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+        _publish_last_window(monitor)
+
+
+def _publish_last_window(monitor: Any) -> None:
+    """MLflow drops the samples of the window the run's end cuts short: a run shorter than one sampling
+    interval would have no system metrics at all."""
+    try:
+        metrics = monitor.aggregate_metrics()
+        if metrics:
+            monitor.publish_metrics(metrics)
+            monitor.mlflow_logger.flush()
+    except Exception as exc:  # system metrics are a help, never a reason for a run to fail
+        log.warning("system metrics: the last samples were not logged (%s)", exc)
+
+
+def logged_steps(run: Run, key: str) -> set:
+    return {m.step for m in run.client.get_metric_history(run.run_id, key)}

@@ -1,0 +1,12 @@
+"""The tags that say what a run is, so that searches, the comparison and the MLflow UI can find and group it."""
+
+TAG_ROLE = "resnet_lab.role"  # "train" or "sweep"
+TAG_SWEEP_DIR = "resnet_lab.sweep_dir"
+TAG_ERROR = "resnet_lab.error"
+TAG_CONFIG_HASH = "resnet_lab.config_hash"  # identical configs share it (see identity.py)
+TAG_GROUP_HASH = "resnet_lab.group_hash"  # configs that differ only in the seed share it: repeats, compared as a group
+TAG_GROUP = "resnet_lab.group"  # the same, readable: the run name without the seed (what the MLflow UI groups by)
+TAG_JOB_NUM = "resnet_lab.job_num"  # a sweep job's number, as in its output folder
+TAG_SWEPT_KEYS = "resnet_lab.swept_keys"  # on a sweep's parent: the keys that vary between its jobs
+TAG_CHECKPOINT_DIR = "resnet_lab.checkpoint_dir"  # absolute folder of the run's checkpoints, for resuming
+TAG_FAILED_EPOCH = "resnet_lab.failed_epoch"  # the epoch whose loss diverged

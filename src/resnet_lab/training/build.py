@@ -1,0 +1,48 @@
+"""The one recipe for a model ready to train: seeded, built, behind its augmentation, and compiled.
+
+A training run, the probe's worker process and the benchmark all build through ``Recipe.build``, so
+what a probe times and what a benchmark measures is the model a run trains, weights and all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Tuple
+
+
+class Compiled(NamedTuple):
+    """The bare network (what is analysed and saved) and the compiled model that trains it."""
+
+    network: Any
+    model: Any  # the network behind its augmentation layers, or the network itself without them
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What building a run's model takes; plain data, so a worker process can be handed it (pickled)."""
+
+    cfg: Any  # the whole run config: model, data.augment, optimizer, schedule, trainer, seed
+    spec: Any  # cfg.model as the typed spec the builder takes (``model.spec.ModelConfig``)
+    image_shape: Tuple[int, ...]
+    num_classes: int
+    steps_per_epoch: int  # what the learning-rate schedule counts in
+    augment: bool = True  # False: the network alone (the benchmark feeds in-memory images)
+
+    @classmethod
+    def of(cls, cfg: Any, spec: Any, image_shape: Any, num_classes: int, steps_per_epoch: int,
+           augment: bool = True) -> "Recipe":
+        return cls(cfg, spec, tuple(int(d) for d in image_shape), int(num_classes), int(steps_per_epoch), augment)
+
+    def build(self, precision: str, jit_compile: Any) -> Compiled:
+        """The model in this precision and XLA setting, from the run's seed: every build starts from the
+        same weights, whichever setting it is in."""
+        from resnet_lab.data.augment import with_augmentation
+        from resnet_lab.model.builder import build_model
+        from resnet_lab.runtime.backend import seed_everything
+        from resnet_lab.training.optim import compile_model
+
+        seed_everything(self.cfg.seed, self.cfg.trainer.deterministic)
+        network = build_model(self.spec, self.image_shape, self.num_classes, precision=precision)
+        model = with_augmentation(network, self.cfg.data.augment) if self.augment else network
+        compile_model(model, self.cfg, self.num_classes, self.steps_per_epoch, precision, jit_compile)
+        return Compiled(network, model)

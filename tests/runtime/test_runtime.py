@@ -1,0 +1,92 @@
+"""What the machine offers, from fabricated /proc/cpuinfo text and accelerators; memory and age readings."""
+
+from __future__ import annotations
+
+import pytest
+from helpers.configs import compose_config
+
+from resnet_lab.runtime import machine
+from resnet_lab.runtime.machine import Accelerator, cpu_supports_bf16
+
+# Abridged /proc/cpuinfo entries as Linux prints them (two logical CPUs each).
+EPYC_AVX2 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi2
+bugs\t\t: sysret_ss_attrs spectre_v1 spectre_v2
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi2
+"""
+SAPPHIRE_RAPIDS = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu vme sse2 avx avx2 avx512f avx512bw avx512_bf16 avx512_fp16 amx_bf16 amx_tile amx_int8
+vmx flags\t: vnmi preemption_timer posted_intr invvpid ept_x_only ept_ad
+"""
+ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+# A bf16 word that is not in the CPU's own flags line must not count.
+BF16_ONLY_ELSEWHERE = "processor\t: 0\nflags\t\t: fpu sse2 avx2\nvmx flags\t: avx512_bf16\nbugs\t\t: amx_bf16\n"
+
+
+@pytest.mark.parametrize("cpuinfo, expected", [
+    (EPYC_AVX2, False), (SAPPHIRE_RAPIDS, True), (ZEN4, True), (BF16_ONLY_ELSEWHERE, False), ("", False),
+])
+def test_bf16_support_is_read_off_the_flags_line(cpuinfo, expected):
+    assert cpu_supports_bf16(cpuinfo) is expected
+
+
+@pytest.mark.parametrize("capability, expected", [
+    ("9.0", True), ("8.0", True), ("8.6", True), ("7.5", False), ((8, 9), True), ((7, 0), False), (None, False),
+])
+def test_gpu_bf16_needs_compute_capability_8(capability, expected):
+    assert machine._capability_at_least(capability) is expected
+
+
+def test_the_hardware_reads_cpuinfo_and_the_gpu_does_the_maths_where_there_is_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "keras_backend", lambda: "tensorflow")
+    monkeypatch.setattr(machine, "find_accelerator", lambda: None)
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(machine, "CPUINFO", cpuinfo)
+    cpuinfo.write_text(EPYC_AVX2)
+    assert machine.hardware().bf16 is False and machine.hardware().accelerator is None
+    cpuinfo.write_text(SAPPHIRE_RAPIDS)
+    assert machine.hardware().bf16 is True
+    cpuinfo.unlink()  # no /proc (macOS, Windows): no claim of bf16
+    assert machine.hardware().bf16 is False
+    cpuinfo.write_text(EPYC_AVX2)
+    monkeypatch.setattr(machine, "find_accelerator", lambda: Accelerator("NVIDIA H100", bf16=True))
+    assert machine.hardware().bf16 is True and machine.hardware().accelerator == "NVIDIA H100"
+    cpuinfo.write_text(SAPPHIRE_RAPIDS)
+    monkeypatch.setattr(machine, "find_accelerator", lambda: Accelerator("Tesla T4", bf16=False))
+    assert machine.hardware().bf16 is False  # the GPU trains, not the CPU
+
+
+def test_the_machine_fingerprint_tells_cpus_and_core_counts_apart(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(machine, "CPUINFO", cpuinfo)
+    cpuinfo.write_text(EPYC_AVX2)
+    epyc = machine.machine_fingerprint()
+    assert epyc["cpu"] == "AMD EPYC" and epyc["backend"] == machine.keras_backend()
+    assert machine.machine_fingerprint() == epyc  # stable
+    cpuinfo.write_text(SAPPHIRE_RAPIDS)
+    assert machine.machine_fingerprint()["cpu_flags"] != epyc["cpu_flags"]
+    cpuinfo.write_text(EPYC_AVX2)
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert machine.machine_fingerprint()["cores"] == 1  # the cores this process may use, not the machine's
+
+
+def test_auto_is_the_default_and_a_valid_choice():
+    cfg = compose_config("train", [])
+    assert cfg.trainer.precision == "auto" and cfg.trainer.jit_compile is None and cfg.trainer.autotune is True
+    from resnet_lab.config.validation import validate_trainer
+
+    validate_trainer(cfg.trainer)
+
+
+def test_memory_and_process_age_readings_are_plausible():
+    assert machine.host_peak_memory_bytes() > 10 * 1024 * 1024  # this interpreter alone holds more
+    age = machine.process_age_seconds()
+    assert age is None or 0 < age < 24 * 3600
+    assert machine.device_peak_memory_bytes() is None or machine.device_peak_memory_bytes() > 0
