@@ -107,3 +107,32 @@ def test_no_module_imports_itself_through_others():
 def test_each_package_states_its_job_in_its_init(package):
     doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
     assert doc and doc.strip(), f"resnet_lab/{package}/__init__.py: say in one line what the package is for"
+
+
+# -- what a layer costs to import ------------------------------------------------------------------
+
+HEAVY = ("keras", "tensorflow", "jax", "mlflow", "sklearn", "numpy")
+
+
+def modules_loaded_by(code: str) -> list:
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport sys; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_composing_and_checking_a_training_config_loads_no_framework():
+    code = """
+from hydra import compose, initialize_config_dir
+from resnet_lab.config.paths import CONFIG_DIR, EXPERIMENTS_DIR
+from resnet_lab.config.schema import register_configs
+from resnet_lab.config.validation import validate_train_config
+register_configs(EXPERIMENTS_DIR)
+with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+    cfg = compose("train", overrides=["experiment=digits_depth", "model=resnet50", "optimizer=sgd"])
+validate_train_config(cfg)
+"""
+    assert modules_loaded_by(code) == []
