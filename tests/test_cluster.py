@@ -28,7 +28,7 @@ SLURM = "hydra/launcher=slurm_local"
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
 RUN_ARTIFACTS = {"config.yaml", "overrides.txt", "model_summary.txt", "evaluation/confusion_matrix.csv",
                  "evaluation/confusion_matrix.png", "evaluation/per_class_accuracy.csv",
-                 "evaluation/training_curves.png"}
+                 "evaluation/training_curves.png", "outcomes/test.parquet"}
 # Epochs of seconds, so that a kill or a cancel lands inside training.
 LONG_EPOCHS = [*TINY, "data.train_size=8192", "trainer.epochs=6", "tracking.log_model=false"]
 NO_CREDENTIALS = {"MLFLOW_TRACKING_USERNAME": None, "MLFLOW_TRACKING_PASSWORD": None}

@@ -3,6 +3,7 @@ sweep runs through the real CLI. The Optuna search runs two trials."""
 
 from __future__ import annotations
 
+import json
 import itertools
 
 import pytest
@@ -87,6 +88,14 @@ def test_each_experiment_sweeps_through_the_cli_under_debug_tiny(tmp_path, tmp_s
     assert {c.data.params["data.name"] for c in children} == {"synthetic"}
     if SWEPT[name][0] == "model":  # every job built its own preset
         assert sorted(c.data.params["model.name"] for c in children) == sorted(SWEPT[name][1] * repeats)
+    if seeds:  # repeats: the sweep ends on its pairwise verdict, in the terminal and on the parent run
+        assert "pairs resolved" in result.stdout and "Welch's t per pair, Holm-adjusted" in result.stdout
+        assert parent.data.tags["mlflow.note.content"].startswith("**test_accuracy on this test set: ")
+        assert "| pair | n | difference [95%] |" in parent.data.tags["mlflow.note.content"]
+        compared = run_cli("resnet-lab-compare", [f"tracking.experiment={experiment}", "compare.parent=latest",
+                                                  "compare.format=json", "compare.scope=new_data"], tmp_path)
+        pairs = json.loads(compared.stdout)["pairs"]
+        assert pairs and all(p["new_data_diff"] is not None and p["scope"] == "new_data" for p in pairs)
     if name in TINY_DEPTHS:
         swept = "model.name" if name == "depth_sweep" else "model.block.type"
         assert {c.data.params[swept]: int(c.data.params["arch.depth"]) for c in children} == TINY_DEPTHS[name]

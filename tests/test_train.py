@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from helpers.configs import TINY, TINY_DEPTH, compose_config
 from helpers.stores import runs_in
@@ -63,6 +65,11 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert [r[0] for r in rows] == ["class_0", "class_1", "class_2"]
     assert sum(int(r[1]) for r in rows) == 32  # every test image counted once
     assert sum(int(r[2]) for r in rows) / 32 == pytest.approx(metrics["test_accuracy"])
+    outcomes = pq.read_table(client.download_artifacts(run.info.run_id, "outcomes/test.parquet", str(tmp_path)))
+    assert outcomes.column_names == ["index", "true", "predicted", "correct"] and outcomes.num_rows == 32
+    assert outcomes.column("index").to_pylist() == list(range(32))
+    assert sum(outcomes.column("correct").to_pylist()) / 32 == pytest.approx(metrics["test_accuracy"])
+    assert re.fullmatch(r"synthetic split_seed=0 n=32 [0-9a-f]{12}", tags["resnet_lab.test_split"])
     png = Path(client.download_artifacts(run.info.run_id, "evaluation/confusion_matrix.png", str(tmp_path)))
     assert png.read_bytes()[:4] == b"\x89PNG"
     checkpoints = Path(tags["resnet_lab.checkpoint_dir"])

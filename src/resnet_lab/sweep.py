@@ -34,6 +34,19 @@ def sweep_dir_of(sweep_dir: str) -> str:
     return str((tracking.launch_dir() / sweep_dir).resolve())
 
 
+MLFLOW_NOTE = "mlflow.note.content"  # the run's description in the MLflow UI
+
+
+def _description(verdict: Any, note: str) -> str:
+    """The parent's description: the verdict in short, the pairwise table, then what the sweep was over."""
+    if verdict is None:
+        return note
+    from resnet_lab.compare.render import pairwise_report
+
+    table = pairwise_report(verdict, "markdown") if verdict.pairs else ""
+    return "\n\n".join(part for part in (f"**{verdict.short()}**", table, note) if part)
+
+
 def swept_keys(config: DictConfig) -> List[str]:
     """Keys that vary between the jobs: sweep overrides (``a=1,2``) and the sweeper's ``params``."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -71,7 +84,7 @@ class MlflowSweepCallback(Callback):
             tags={tracking.TAG_ROLE: "sweep", tracking.TAG_SWEEP_DIR: sweep_dir,
                   tracking.TAG_SWEPT_KEYS: ",".join(keys),
                   "overrides": " ".join(tracking.redact_overrides(config.hydra.overrides.task)),
-                  "mlflow.note.content": f"sweep over {', '.join(keys) or 'nothing'}; jobs in {sweep_dir}"},
+                  MLFLOW_NOTE: f"sweep over {', '.join(keys) or 'nothing'}; jobs in {sweep_dir}"},
         )
         self.parent_id = run.info.run_id
         # If the sweep dies (Ctrl-C, a crash in Hydra), the parent must not stay RUNNING.
@@ -95,27 +108,31 @@ class MlflowSweepCallback(Callback):
         jobs = len([p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")])
         client = tracking.client_for(self.uri)
         runs = self._children() + self._skipped(sweep_dir)
-        log_to_run(client, self.parent_id, runs, COMPARE_METRICS, "test_accuracy")
+        verdict = log_to_run(client, self.parent_id, runs, COMPARE_METRICS, "test_accuracy")
         best = [r.data.metrics["test_accuracy"] for r in runs if "test_accuracy" in r.data.metrics]
         if best:  # so the experiment's run list shows each sweep's best result
             tracking.Run(client, self.parent_id).log_metrics({"best_test_accuracy": max(best)}, step=0)
+        note = client.get_run(self.parent_id).data.tags.get(MLFLOW_NOTE, "")
         tracking.Run(client, self.parent_id).set_tags({"jobs": jobs, "jobs_failed": len(failed),
-                                                        "jobs_skipped": len(self._skipped(sweep_dir))})
+                                                        "jobs_skipped": len(self._skipped(sweep_dir)),
+                                                        MLFLOW_NOTE: _description(verdict, note)})
         self._close("FAILED" if failed else "FINISHED")
-        print(self._summary(client, runs), flush=True)
+        print(self._summary(client, runs, verdict), flush=True)
         if failed:
             print(f"error: {len(failed)} of {jobs} sweep jobs failed (job {', '.join(failed)}; reasons in "
                   f"{sweep_dir}/<job>/{JOB_FAILED_FILE}); see MLflow run {self.parent_id}", file=sys.stderr)
             sys.exit(1)
 
-    def _summary(self, client: Any, runs: List[Any]) -> str:
+    def _summary(self, client: Any, runs: List[Any], verdict: Any) -> str:
         """What the terminal shows when the sweep ends: its comparison, and where the full one is."""
         from resnet_lab.compare.render import summary_table
         from resnet_lab.tracking.ui_view import pointer_lines
 
         parent = client.get_run(self.parent_id)
-        lines = ["", f"sweep {parent.info.run_name}: {len(runs)} runs", summary_table(runs, COMPARE_METRICS[0]), "",
-                 f"parent run {self.parent_id}: comparison.md, comparison.csv and plots/ in {parent.info.artifact_uri}",
+        lines = ["", f"sweep {parent.info.run_name}: {len(runs)} runs",
+                 summary_table(runs, COMPARE_METRICS[0], verdict), "",
+                 f"parent run {self.parent_id}: comparison.md, pairwise.md, their .csv and plots/ in "
+                 f"{parent.info.artifact_uri}",
                  *pointer_lines(self.uri, parent.info.experiment_id)]
         return "\n".join(lines)
 

@@ -346,7 +346,7 @@ def _record(context: RunContext, prepared: Prepared, built: Built, fitted: Fitte
     run, output_dir, history = context.run, context.output_dir, fitted.history
     if run is not None:
         run.log_metrics({k: v for k, v in metrics.items() if k not in history[-1]}, step=len(history))
-        _log_evaluation(run, prepared.splits, tested.logits.argmax(axis=-1), history)
+        _log_evaluation(run, context.cfg.data, prepared.splits, tested.logits.argmax(axis=-1), history)
         if context.cfg.tracking.log_model:
             _log_model(context, built.network, prepared.splits.x_test)
     elif output_dir is not None:
@@ -412,9 +412,14 @@ def _log_setup(run: tracking.Run, cfg: DictConfig, report: Any, overrides: Seque
     run.log_text(report.to_text() + "\n\n" + "\n".join(lines) + "\n", "model_summary.txt")
 
 
-def _log_evaluation(run: tracking.Run, splits: Any, predicted: Any, history: List[Dict[str, float]]) -> None:
-    """Confusion matrix and per-class accuracy on the test split, and the training curves."""
+def _log_evaluation(run: tracking.Run, data: Any, splits: Any, predicted: Any,
+                    history: List[Dict[str, float]]) -> None:
+    """Each test image's outcome, the confusion matrix and per-class accuracy on the test split, and the
+    training curves."""
+    from resnet_lab.tracking.outcomes import log_outcomes, test_split_identity
     from resnet_lab.training.evaluation import confusion_matrix, per_class_rows, plot_confusion, plot_curves, to_csv
+
+    log_outcomes(run, splits.y_test, predicted, test_split_identity(data, splits.x_test, splits.y_test))
 
     matrix = confusion_matrix(splits.y_test, predicted, splits.num_classes)
     names = splits.class_names or [str(i) for i in range(splits.num_classes)]

@@ -14,7 +14,7 @@ import pytest
 from helpers.configs import compose_config
 
 from resnet_lab import tracking
-from resnet_lab.compare.stats import intervals_overlap, summarize, t_quantile
+from resnet_lab.compare.stats import summarize, t_quantile
 from resnet_lab.errors import ConfigError
 from resnet_lab.tracking import identity
 
@@ -94,14 +94,7 @@ def test_known_numbers():
     assert summarize([math.nan]).n == 0 and summarize([]).mean is None
 
 
-def test_overlap_needs_two_intervals_that_share_a_point():
-    a, b, c = summarize([0.90, 0.92, 0.94]), summarize([0.93, 0.94, 0.95]), summarize([0.990, 0.992])
-    assert intervals_overlap(a, b) and intervals_overlap(b, a)
-    assert not intervals_overlap(a, c) and not intervals_overlap(b, c)
-    assert not intervals_overlap(a, summarize([0.92]))  # one run has no interval
-
-
-def test_text_groups_repeats_and_names_the_overlapping_pair(repeats_store, monkeypatch):
+def test_text_groups_repeats_and_ends_on_the_pairwise_verdict(repeats_store, monkeypatch):
     tmp_path, _ = repeats_store
     out = compare_here(tmp_path, monkeypatch, ["compare.metrics=[test_accuracy]"])
     table, note = out.split("\n\n")
@@ -115,26 +108,31 @@ def test_text_groups_repeats_and_names_the_overlapping_pair(repeats_store, monke
         assert rows[preset][3:] == [str(depth), f"{depth}k", f"{depth}M", str(len(accuracies)), shown(accuracies),
                                     f"{10.0 * depth:.1f}", "1000.0"]
     assert rows["cifar_resnet44"][6:8] == ["3", shown([0.990, 0.992]) + " (n=2)"]  # the NaN seed is left out
-    assert note.splitlines() == [
-        "test_accuracy, not ordered by the data (95% intervals overlap):",
-        "  cifar_resnet20 (depth 20) and cifar_resnet32 (depth 32)",
-        "test_accuracy, no interval (one run; more seeds give one, e.g. seed=1,2,3):",
-        "  handmade (depth 8)",
-    ]
+    verdict = note.splitlines()
+    assert verdict[0] == ("test_accuracy on this test set: Welch's t per pair, Holm-adjusted, equivalence margin "
+                          "±1 point (compare.min_effect)")
+    assert verdict[1] == ("  cifar_resnet20 vs cifar_resnet32: no difference detected, -6.2 to +2.2 points; resolving "
+                          "it at a 1-point margin needs about 43 seeds a group (about 5.8 h more training at these "
+                          "runs' speed)")
+    assert "  cifar_resnet44 > cifar_resnet56 by 28.6 points [23.2, 34.0], Holm p 0.033" in verdict
+    assert verdict[-2:] == ["  5 of 6 pairs resolved",
+                            "test_accuracy, no test (one run; more seeds give one, e.g. seed=1,2,3): handmade"]
 
 
-def test_markdown_carries_the_same_note(repeats_store, monkeypatch):
+def test_markdown_carries_the_verdict_and_the_pairwise_table(repeats_store, monkeypatch):
     tmp_path, _ = repeats_store
     out = compare_here(tmp_path, monkeypatch, ["compare.format=markdown"])
     blocks = out.split("\n\n")
     assert blocks[0].splitlines()[0] == ("| run | status | preset | depth | params | flops | n | test_accuracy | "
                                          "best_val_accuracy | train_seconds | images_per_s |")
     assert f"| cifar_resnet20 | FINISHED | cifar_resnet20 | 20 | 20k | 20M | 3 | {shown(TAGGED[0][2])} |" in blocks[0]
-    assert blocks[1:] == [
-        "test_accuracy, not ordered by the data (95% intervals overlap):\n"
-        "- cifar_resnet20 (depth 20) and cifar_resnet32 (depth 32)",
-        "test_accuracy, no interval (one run; more seeds give one, e.g. seed=1,2,3):\n- handmade (depth 8)",
-    ]
+    assert blocks[1].startswith("test_accuracy on this test set: Welch's t per pair")
+    assert blocks[2].splitlines()[0].startswith("- cifar_resnet20 vs cifar_resnet32: no difference detected")
+    assert blocks[3] == "test_accuracy, no test (one run; more seeds give one, e.g. seed=1,2,3): handmade"
+    assert blocks[4].splitlines()[0] == ("| pair | n | difference [95%] | Holm p | P(a run of A beats B) [95%] | "
+                                         "on new data | verdict |")
+    assert "| cifar_resnet32 vs cifar_resnet56 | 3, 2 | +23.5 [+21.0, +26.0] | 0.00061 | 1.00 [1.00, 1.00] | - | " \
+           "different |" in blocks[4]
 
 
 def test_csv_and_json_carry_raw_statistics_and_member_runs(repeats_store, monkeypatch):
@@ -150,7 +148,15 @@ def test_csv_and_json_carry_raw_statistics_and_member_runs(repeats_store, monkey
             assert float(row[f"test_accuracy_{stat}"]) == pytest.approx(getattr(s, stat))
         assert float(row["best_val_accuracy_mean"]) == pytest.approx(s.mean + 0.01)
     assert by_name["handmade"]["test_accuracy_sd"] == "" and by_name["handmade"]["test_accuracy_ci_low"] == ""
-    groups = json.loads(compare_here(tmp_path, monkeypatch, ["compare.format=json"]))
+    shown_json = json.loads(compare_here(tmp_path, monkeypatch, ["compare.format=json"]))
+    groups, pairs = shown_json["groups"], shown_json["pairs"]
+    assert len(pairs) == 6 and shown_json["verdict"][-2] == "  5 of 6 pairs resolved"
+    twenty_vs_32 = next(p for p in pairs if (p["a"], p["b"]) == ("cifar_resnet20", "cifar_resnet32"))
+    assert twenty_vs_32["test_set_diff"] == pytest.approx(-0.02) and twenty_vs_32["verdict"] == "unresolved"
+    assert twenty_vs_32["seeds_needed"] == 43 and twenty_vs_32["new_data_note"] == "no per-example outcomes logged"
+    pair_rows = list(csv.DictReader(io.StringIO(compare_here(tmp_path, monkeypatch, ["compare.format=csv",
+                                                                                      "compare.table=pairs"]))))
+    assert [(r["a"], r["b"], r["verdict"]) for r in pair_rows][-1] == ("cifar_resnet44", "cifar_resnet56", "different")
     group = next(g for g in groups if g["run"] == "cifar_resnet32")
     assert group["n"] == 3 and sorted(group["run_ids"]) == sorted(ids["cifar_resnet32"])
     assert group["test_accuracy_mean"] == pytest.approx(0.94) and group["test_accuracy_sd"] == pytest.approx(0.01)
@@ -175,17 +181,6 @@ def test_sorting_by_a_metric_sorts_groups_by_mean(repeats_store, monkeypatch):
         "cifar_resnet44", "cifar_resnet32", "cifar_resnet20", "cifar_resnet56", "handmade"]
 
 
-def test_intervals_all_apart_are_said_so(repeats_store):
-    from resnet_lab.compare.render import report
-    from resnet_lab.compare.rows import rows_for
-
-    tmp_path, ids = repeats_store
-    client = tracking.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = [client.get_run(i) for i in ids["cifar_resnet20"] + ids["cifar_resnet44"]]
-    out = report(rows_for(runs, ["test_accuracy"], "seed", "depth"), ["test_accuracy"], "text", grouped=True)
-    assert out.split("\n\n")[1] == "test_accuracy, ordered by the data: the 95% intervals are all apart."
-
-
 def test_grouped_plots_and_a_parent_runs_artifacts(repeats_store, monkeypatch):
     from resnet_lab.compare.comparison import log_to_run
 
@@ -203,7 +198,10 @@ def test_grouped_plots_and_a_parent_runs_artifacts(repeats_store, monkeypatch):
     assert names >= {"comparison.md", "comparison.csv", "comparison_runs.md", "comparison_runs.csv",
                      "plots/accuracy_vs_depth.png", "plots/accuracy_vs_params.png", "plots/accuracy_vs_train_time.png"}
     read = lambda name: Path(client.download_artifacts(parent, name, str(tmp_path))).read_text()  # noqa: E731
-    assert "- cifar_resnet20 (depth 20) and cifar_resnet32 (depth 32)" in read("comparison.md")
+    assert "- cifar_resnet20 vs cifar_resnet32: no difference detected, " in read("comparison.md")
+    assert "| cifar_resnet20 vs cifar_resnet32 | 3, 3 |" in read("pairwise.md")
+    pairs = list(csv.DictReader(io.StringIO(read("pairwise.csv"))))
+    assert [(p["a"], p["b"], p["verdict"]) for p in pairs][0] == ("cifar_resnet20", "cifar_resnet32", "unresolved")
     assert len(read("comparison.csv").splitlines()) == 1 + len(ids)
     assert len(read("comparison_runs.csv").splitlines()) == 1 + len(runs)
     assert "cifar_resnet20-seed3" in read("comparison_runs.md") and "overlap" not in read("comparison_runs.md")
@@ -213,12 +211,3 @@ def test_a_bad_group_is_one_line_naming_the_key(repeats_store, monkeypatch):
     tmp_path, _ = repeats_store
     with pytest.raises(ConfigError, match=r"^compare\.group='seeds' is not allowed: one of 'seed', 'none'$"):
         compare_here(tmp_path, monkeypatch, ["compare.group=seeds"])
-
-
-def test_when_every_interval_overlaps_the_note_says_so_in_one_line():
-    from resnet_lab.compare.render import order_note
-
-    groups = [{"run": f"r{d}", "depth": d, "test_accuracy": summarize(values)}
-              for d, values in ((20, [0.90, 0.95]), (32, [0.91, 0.96]), (44, [0.92, 0.94]))]
-    assert order_note(groups, ["test_accuracy"]) == [
-        ("test_accuracy, not ordered by the data: the 95% intervals of all 3 overlap.", [])]

@@ -66,6 +66,27 @@ def test_a_depth_sweep_opens_in_the_mlflow_ui_on_its_comparison(tmp_path, tmp_st
         page.get_by_text("arch.depth vs. test_accuracy").first.wait_for(timeout=60_000)
         keep_screenshot(page, "mlflow_ui_charts.png")
 
+        # On a laptop's screen, beside the assistant panel, depth and test accuracy are the first columns.
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.goto(url)
+        accuracy_header = page.locator(f".ag-header-cell[col-id='{ACCURACY}']").first
+        accuracy_header.wait_for(timeout=120_000)
+        page.locator(f"[col-id='{ACCURACY}']").nth(len(children)).wait_for(timeout=120_000)
+        box = accuracy_header.bounding_box()
+        keep_screenshot(page, "mlflow_ui_laptop.png")
+
+        # The sweep's parent run opens on its verdict: its description, as a person reads it.
+        page.set_viewport_size({"width": 2400, "height": 1100})
+        page.goto(f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}")
+        verdict = parent.data.tags["mlflow.note.content"].splitlines()[0].strip("*")
+        page.get_by_text(verdict).first.wait_for(timeout=60_000)
+        parent_page = page.inner_text("body")
+        keep_screenshot(page, "mlflow_ui_parent_verdict.png")
+
+    assert box is not None and box["x"] + box["width"] <= 1440 * 0.75  # left of the panel's quarter
+    assert verdict.startswith("test_accuracy on this test set: ") and verdict in parent_page
+    assert f"{children[0].data.tags['resnet_lab.group']} vs " in parent_page or "pairs resolved" in verdict
+
     by_name = {row.get(NAME): row for row in rows}
     for child in children:  # every run, its depth and test accuracy, its dataset and model: no click needed
         row = by_name[child.info.run_name]

@@ -1,1 +1,1 @@
-"""Choosing precision and XLA by timing them on the machine at hand: the settings and their cache, the probe, its worker and the timing of a fit."""
+"""Choosing precision and XLA by timing them here: settings and cache, the probe, its worker, timing a fit."""

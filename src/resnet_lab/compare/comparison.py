@@ -1,9 +1,9 @@
-"""Compare training runs from MLflow: one table (depth, size, cost, metrics) and accuracy plots.
+"""Compare training runs from MLflow: one table (depth, size, cost, metrics), the pairwise verdict, and plots.
 
 Repeats of one configuration (runs that differ only in ``seed``) form a group by default: one row with
-n and each metric's mean, sd and 95% interval (see ``stats.py``), then a note naming the groups whose
-intervals overlap, which the data do not order. Used by ``resnet-lab-compare`` and by the sweep
-callback, which logs the same tables and plots to each sweep's parent run.
+n and each metric's mean, sd and 95% interval (see ``stats.py``), then the pairwise tests of the groups
+on the first metric in words (``pairwise.py``, ``verdict.py``). Used by ``resnet-lab-compare`` and by
+the sweep callback, which logs the same tables, the pairwise table and the plots to each sweep's parent run.
 """
 
 from __future__ import annotations
@@ -13,33 +13,72 @@ import sys
 from pathlib import Path
 from typing import Any, List, Mapping, NamedTuple, Optional, Sequence
 
+import numpy as np
+
 from resnet_lab import tracking
 from resnet_lab.compare.columns import GROUPINGS, columns_for
 from resnet_lab.compare.plot import plot
-from resnet_lab.compare.render import report
+from resnet_lab.compare.pairwise import OUTCOME_METRIC, Group, compare_pairs
+from resnet_lab.compare.render import pairwise_report, report
 from resnet_lab.compare.rows import rows_for
-from resnet_lab.config.choices import COMPARE_FORMATS, RUN_STATUSES
+from resnet_lab.compare.verdict import Verdict
+from resnet_lab.config.choices import COMPARE_FORMATS, COMPARE_SCOPES, COMPARE_TABLES, RUN_STATUSES
+from resnet_lab.config.schema import CompareConfig
 from resnet_lab.errors import ConfigError, UserError, require_choice
+from resnet_lab.tracking.outcomes import load_correct
+
+DEFAULT_MIN_EFFECT = CompareConfig.min_effect  # the sweep's comparison uses resnet-lab-compare's default
 
 log = logging.getLogger(__name__)
 
 
+def verdict_of(client: Any, groups: Sequence[Mapping[str, Any]], metric: str, margin: float,
+               scope: str) -> Verdict:
+    """The pairwise tests of grouped rows on ``metric``; on test accuracy each run's per-example outcomes
+    give the new-data scope."""
+    tested, single = [], []
+    for group in groups:
+        members = [m for m in group["members"] if m.get(metric) is not None and m[metric] == m[metric]]
+        if len(members) == 1:
+            single.append(str(group["run"]))
+        if len(members) < 2:
+            continue
+        outcomes, split = None, None
+        splits = {m.get("test_split") for m in members}
+        if metric == OUTCOME_METRIC and len(splits) == 1 and None not in splits:
+            correct = [load_correct(client, m["run_id"]) for m in members]
+            if all(c is not None for c in correct) and len({len(c) for c in correct}) == 1:
+                outcomes, split = np.stack(correct), splits.pop()
+        tested.append(Group(str(group["run"]), [m[metric] for m in members], outcomes, split))
+    pairs = compare_pairs(tested, metric, margin)
+    seconds = {str(g["run"]): g.get("train_seconds") for g in groups}
+    return Verdict(metric, scope, margin, pairs, single, seconds)
+
+
 def log_to_run(client: Any, run_id: str, runs: Sequence[Any], metrics: Sequence[str], plot_metric: str,
-               sort: str = "depth", group: str = "seed") -> None:
-    """Log the comparison of ``runs`` to one run (a sweep's parent): markdown, CSV and the plots.
+               sort: str = "depth", group: str = "seed", margin: float = DEFAULT_MIN_EFFECT,
+               scope: str = "test_set") -> Optional[Verdict]:
+    """Log the comparison of ``runs`` to one run (a sweep's parent): markdown, CSV, the pairwise table
+    (``pairwise.md``, ``.csv``) and the plots; returns the verdict on the first metric, when grouped.
 
     ``comparison.*`` is grouped as ``group`` says; ``comparison_runs.*`` always has one row per run.
     """
     import tempfile
 
     rows = rows_for(runs, metrics, group, sort)
-    tables = (("comparison", rows, group == "seed"), ("comparison_runs", rows_for(runs, metrics, "none", sort), False))
-    for stem, table_rows, grouped in tables:
+    verdict = verdict_of(client, rows, metrics[0], margin, scope) if group == "seed" and metrics else None
+    tables = (("comparison", rows, group == "seed", verdict),
+              ("comparison_runs", rows_for(runs, metrics, "none", sort), False, None))
+    for stem, table_rows, grouped, told in tables:
         for fmt, suffix in (("markdown", "md"), ("csv", "csv")):
-            client.log_text(run_id, report(table_rows, metrics, fmt, grouped) + "\n", f"{stem}.{suffix}")
+            client.log_text(run_id, report(table_rows, metrics, fmt, grouped, told) + "\n", f"{stem}.{suffix}")
+    if verdict is not None:
+        client.log_text(run_id, pairwise_report(verdict, "markdown") + "\n", "pairwise.md")
+        client.log_text(run_id, pairwise_report(verdict, "csv") + "\n", "pairwise.csv")
     with tempfile.TemporaryDirectory() as tmp:
         for path in plot(rows, plot_metric, Path(tmp)):
             client.log_artifact(run_id, str(path), "plots")
+    return verdict
 
 
 def find_runs(client: Any, experiment: str, parent: Optional[str], tags: Mapping[str, str],
@@ -50,7 +89,8 @@ def find_runs(client: Any, experiment: str, parent: Optional[str], tags: Mapping
     found = client.get_experiment_by_name(experiment)
     if found is None and parent != "latest":
         names = sorted(e.name for e in client.search_experiments())
-        raise ConfigError("compare.experiment", experiment, "an experiment of the store: " + (", ".join(names) or "none yet"))
+        raise ConfigError("compare.experiment", experiment,
+                          "an experiment of the store: " + (", ".join(names) or "none yet"))
     ids = [found.experiment_id] if found is not None else []
     filters = [f"tags.`{tracking.TAG_ROLE}` = 'train'"]
     if parent == "latest":
@@ -114,17 +154,20 @@ def comparison(cfg: Any) -> Comparison:
     uri = tracking.resolve_uri(cfg.tracking.uri)
     tracking.check_reachable(uri)
     experiment = c.experiment or cfg.tracking.experiment
-    runs = find_runs(tracking.client_for(uri), experiment, c.parent, dict(c.tags), c.status)
+    client = tracking.client_for(uri)
+    runs = find_runs(client, experiment, c.parent, dict(c.tags), c.status)
     if not runs:
         raise UserError(f"no training runs in experiment {experiment!r} of {tracking.redact_uri(uri)} match "
                         f"compare.parent={c.parent}, compare.tags={dict(c.tags)}, compare.status={c.status}")
     rows = rows_for(runs, metrics, c.group, c.sort, c.descending)
+    grouped = c.group == "seed"
+    verdict = verdict_of(client, rows, metrics[0], c.min_effect, c.scope) if grouped and metrics else None
     if c.plot_dir is not None:
         out_dir = Path(c.plot_dir).expanduser()
         out_dir = out_dir if out_dir.is_absolute() else tracking.launch_dir() / out_dir
         for path in plot(rows, c.plot_metric, out_dir):
             log.info("wrote %s", path)
-    text = report(rows, metrics, c.format, grouped=c.group == "seed")
+    text = report(rows, metrics, c.format, grouped, verdict, pairs_only=c.table == "pairs")
     return Comparison(text, uri, runs[0].info.experiment_id)
 
 
@@ -140,5 +183,12 @@ def validate_compare_config(cfg: Any) -> None:
     columns = columns_for(list(compare.metrics))
     if compare.sort not in columns:
         raise ConfigError("compare.sort", compare.sort, "a column: " + ", ".join(columns))
+    require_choice("compare.scope", compare.scope, COMPARE_SCOPES)
+    require_choice("compare.table", compare.table, COMPARE_TABLES)
+    if compare.table == "pairs" and compare.group != "seed":
+        raise ConfigError("compare.table", compare.table, "'groups' unless compare.group='seed': pairs are of groups")
+    if not 0 < compare.min_effect:
+        raise ConfigError("compare.min_effect", compare.min_effect, "a positive margin in the metric's units "
+                          "(0.01 is one point of accuracy)")
     if compare.status is not None and compare.status not in RUN_STATUSES:
         raise ConfigError("compare.status", compare.status, "null or one of " + ", ".join(map(repr, RUN_STATUSES)))

@@ -1,34 +1,82 @@
-"""The comparison as a person reads it (text, markdown) or a program does (csv, json), and the note on
-which groups the data do not order."""
+"""The comparison as a person reads it (text, markdown) or a program does (csv, json), with the pairwise
+verdict of its groups."""
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
-from typing import Any, List, Mapping, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence
 
 from resnet_lab.compare.columns import LEADING, TRAILING, columns_for, metric_columns
 from resnet_lab.compare.rows import rows_for
-from resnet_lab.compare.stats import CONFIDENCE, Summary, intervals_overlap
+from resnet_lab.compare.stats import Summary
+from resnet_lab.compare.verdict import Units, Verdict
 
 RAW_STATS = ("mean", "sd", "ci_low", "ci_high")  # a grouped metric's CSV columns and JSON keys
-
-
-MORE_SEEDS = "seed=1,2,3"  # the override the note suggests
-
-
 SUMMARY_COLUMNS = ("run", "preset", "depth", "params", "n")  # what the end of a sweep prints, before the metric
 
 
-def report(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], fmt: str, grouped: bool) -> str:
-    """The table in ``fmt``; a grouped one in text or markdown ends with the note on what the data order."""
+def report(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], fmt: str, grouped: bool,
+           verdict: Optional[Verdict] = None, pairs_only: bool = False) -> str:
+    """The table in ``fmt``; a grouped one with the pairwise verdict: after the table in text and markdown,
+    as ``pairs`` and ``verdict`` beside ``groups`` in json. A CSV holds one table: the groups, or with
+    ``pairs_only`` the pairs."""
     if not grouped:
         return render(rows, columns_for(metrics), fmt)
+    if pairs_only and verdict is not None and fmt == "csv":
+        return pairwise_report(verdict, "csv")
     table = render_groups(rows, metrics, fmt)
-    note = order_note(rows, metrics) if fmt in ("text", "markdown") else []
-    return (table + "\n\n" + _show_note(note, fmt)) if note else table
+    if verdict is None or fmt == "csv":
+        return table
+    if fmt == "json":
+        return json.dumps({"groups": json.loads(table), "pairs": verdict.rows(), "verdict": verdict.lines()})
+    lines = verdict.lines()
+    if fmt == "markdown":
+        return table + "\n\n" + _markdown_lines(lines) + ("\n\n" + pairwise_report(verdict, "markdown")
+                                                          if verdict.pairs else "")
+    return table + ("\n\n" + "\n".join(lines) if lines else "")
+
+
+PAIR_COLUMNS = ("a", "b", "n_a", "n_b", "verdict", "diff", "ci_low", "ci_high", "p_holm", "p_equal_holm",
+                "prob_a_beats_b", "prob_low", "prob_high", "new_data_diff", "new_data_ci_low", "new_data_ci_high",
+                "new_data_p_holm", "seeds_needed")
+
+
+def pairwise_report(verdict: Verdict, fmt: str) -> str:
+    """The pairwise table: csv and json carry every number of both scopes; markdown what a person compares."""
+    rows = verdict.rows()
+    if fmt == "json":
+        return json.dumps(rows)
+    if fmt == "csv":
+        columns = list(rows[0]) if rows else ["a", "b", "verdict"]
+        return render(rows, columns[1:], "csv", id_column=columns[0])
+    units = Units(verdict.metric)
+    shown = []
+    for row in rows:
+        first = "new_data" if row["scope"] == "new_data" else "test_set"
+        shown.append({
+            "pair": f"{row['a']} vs {row['b']}", "n": f"{row['n_a']}, {row['n_b']}",
+            "difference [95%]": _interval(units, row, first),
+            "Holm p": f"{row[first + '_p_holm']:.3g}",
+            "P(a run of A beats B) [95%]": f"{row[first + '_prob_a_beats_b']:.2f} [{row[first + '_prob_low']:.2f}, "
+                                           f"{row[first + '_prob_high']:.2f}]",
+            "on new data": _interval(units, row, "new_data") if row["new_data_diff"] is not None else "-",
+            "verdict": row["verdict"] + (f", about {row['seeds_needed']} seeds a group"
+                                         if row["seeds_needed"] else ""),
+        })
+    columns = ["pair", "n", "difference [95%]", "Holm p", "P(a run of A beats B) [95%]", "on new data", "verdict"]
+    return render(shown, columns, "markdown" if fmt == "markdown" else "text", id_column="pair")
+
+
+def _interval(units: Units, row: Mapping[str, Any], scope: str) -> str:
+    return (f"{units(row[scope + '_diff'], signed=True)} [{units(row[scope + '_ci_low'], signed=True)}, "
+            f"{units(row[scope + '_ci_high'], signed=True)}]")
+
+
+def _markdown_lines(lines: Sequence[str]) -> str:
+    """The verdict as markdown: the heading as a paragraph, each indented line a bullet."""
+    return "\n".join(f"- {line.strip()}" if line.startswith("  ") else f"\n{line}\n" for line in lines).strip()
 
 
 def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, id_column: str = "run_id") -> str:
@@ -62,49 +110,14 @@ def render_groups(groups: Sequence[Mapping[str, Any]], metrics: Sequence[str], f
     return render(shown, [*LEADING, "n", *names, *TRAILING], fmt)
 
 
-def summary_table(runs: Sequence[Any], metric: str) -> str:
-    """The short table a sweep ends with: a row per group of repeats, ``metric`` as mean ± sd, and the note
-    on what the data do not order."""
+def summary_table(runs: Sequence[Any], metric: str, verdict: Optional[Verdict] = None) -> str:
+    """The short table a sweep ends with: a row per group of repeats, ``metric`` as mean ± sd, and the
+    pairwise verdict."""
     groups = rows_for(runs, [metric], "seed", "depth")
     shown = [{**g, metric: _show_summary(g[metric], g["n"])} for g in groups]
     table = render(shown, [*SUMMARY_COLUMNS, metric], "text")
-    note = order_note(groups, [metric])
-    return table + ("\n\n" + _show_note(note, "text") if note else "")
-
-
-def order_note(groups: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> List[Tuple[str, List[str]]]:
-    """For the first metric: the pairs of groups whose intervals overlap, and the groups with no interval."""
-    names = metric_columns(metrics)
-    if not names:
-        return []
-    metric = names[0]
-    measured = [g for g in groups if g[metric].n > 0]
-    spread = [g for g in measured if g[metric].has_interval]
-    pairs = [f"{_label(a)} and {_label(b)}" for a, b in itertools.combinations(spread, 2)
-             if intervals_overlap(a[metric], b[metric])]
-    level = f"{CONFIDENCE:.0%}"
-    note = []
-    if len(spread) > 2 and len(pairs) == len(spread) * (len(spread) - 1) // 2:  # every pair: say it once
-        note.append((f"{metric}, not ordered by the data: the {level} intervals of all {len(spread)} overlap.", []))
-    elif pairs:
-        note.append((f"{metric}, not ordered by the data ({level} intervals overlap):", pairs))
-    elif len(spread) > 1:
-        note.append((f"{metric}, ordered by the data: the {level} intervals are all apart.", []))
-    single = [_label(g) for g in measured if not g[metric].has_interval]
-    if single:
-        note.append((f"{metric}, no interval (one run; more seeds give one, e.g. {MORE_SEEDS}):", single))
-    return note
-
-
-def _label(group: Mapping[str, Any]) -> str:
-    return f"{group['run']} (depth {group['depth']})" if group.get("depth") is not None else str(group["run"])
-
-
-def _show_note(note: Sequence[Tuple[str, List[str]]], fmt: str) -> str:
-    """Text: each line with its items indented; markdown: a paragraph with a bullet per item."""
-    if fmt == "markdown":
-        return "\n\n".join("\n".join([line, *(f"- {item}" for item in items)]) for line, items in note)
-    return "\n".join("\n".join([line, *(f"  {item}" for item in items)]) for line, items in note)
+    lines = verdict.lines() if verdict is not None else []
+    return table + ("\n\n" + "\n".join(lines) if lines else "")
 
 
 def _show_summary(summary: Summary, runs: int) -> str:

@@ -28,7 +28,7 @@ SOURCES = {
 SHARED = ("preset", "depth", "params", "flops")  # the same for every run of a group
 
 
-# Flat param names (and prefixes) that do not change what a run computes: identity.py's rule (tracking/identity.py), plus the seed.
+# Flat param names (and prefixes) that do not change what a run computes: tracking/identity.py's rule, and the seed.
 NOT_GROUPING = ("seed", *identity.NOT_IDENTITY, *(f"trainer.{k}" for k in identity.NOT_IDENTITY_TRAINER),
                 *(f"data.{k}" for k in identity.NOT_IDENTITY_DATA),
                 *(f"model.{k}" for k in identity.NOT_IDENTITY_MODEL))
@@ -41,7 +41,8 @@ def row_of(run: Any, metrics: Sequence[str]) -> Dict[str, Any]:
     """One table row: numbers stay numbers (None where the run has no value)."""
     data = {"params": run.data.params, "tags": run.data.tags, "metrics": run.data.metrics}
     row: Dict[str, Any] = {"run": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
-                           "group": run.data.tags.get(tracking.TAG_GROUP)}
+                           "group": run.data.tags.get(tracking.TAG_GROUP),
+                           "test_split": run.data.tags.get(tracking.TAG_TEST_SPLIT)}
     for column, sources in SOURCES.items():
         row[column] = next((_number(data[kind][key]) for kind, key in sources if key in data[kind]), None)
     for metric in metrics:

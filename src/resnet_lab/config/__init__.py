@@ -1,1 +1,1 @@
-"""Configs: the typed schemas Hydra composes against, the values they allow, their resolvers and the checks run before anything is built."""
+"""Configs: typed schemas Hydra composes against, their allowed values and resolvers, and the checks run first."""

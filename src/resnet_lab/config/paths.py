@@ -1,4 +1,4 @@
-"""Where the config tree and the experiments are: in the package of an installed wheel, else the checkout's top level."""
+"""Where the config tree and the experiments are: inside an installed wheel, else at the checkout's top level."""
 
 from __future__ import annotations
 

@@ -122,6 +122,13 @@ class CompareConfig:
     format: str = "text"  # text | markdown | csv | json
     plot_dir: Optional[str] = None  # a folder: also write accuracy vs depth/params/train time as PNG
     plot_metric: str = "test_accuracy"  # the metric on the plots' y axis
+    # The pairwise tests on the first metric: a pair is "practically equal" when its difference is shown to
+    # lie within ±min_effect (0.01: one point of accuracy), and unresolved pairs are told the seeds that
+    # detecting a difference of min_effect needs. scope: test_set (seed variance: the runs' own test images)
+    # or new_data (adds the test set's sampling variance, from the runs' per-example outcomes).
+    min_effect: float = 0.01
+    scope: str = "test_set"
+    table: str = "groups"  # what csv prints, one table a file: groups | pairs (text, markdown, json show both)
 
 
 @dataclass

@@ -1,1 +1,1 @@
-"""Networks from a typed spec: the spec and its checks, the block kinds, the plan, layers, blocks, the one builder and its analysis."""
+"""Networks from a typed spec: spec and checks, block kinds, plan, layers, blocks, the builder and its analysis."""

@@ -1,6 +1,6 @@
 """The block types and what sets them apart: the one table config, validation and the builder read.
 
-Framework-free, and importing nothing of resnet_lab, so ``model/spec.py`` and ``config/`` can derive their allowed values here.
+Framework-free and importing nothing of resnet_lab: ``model/spec.py`` and ``config/`` derive allowed values here.
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ VIEW_KEY = "resnet-lab-comparison"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 
-# The runs table's columns: what a depth comparison needs, then the UI's own Dataset and Models.
-PARAM_COLUMNS = ("arch.depth", "arch.params_total", "arch.flops")
-METRIC_COLUMNS = ("test_accuracy", "best_val_accuracy", "train_seconds")
-TAG_COLUMNS = ("preset",)
+# The runs table's columns, in order: depth and the accuracy it buys first (on screen at a laptop's 1440
+# pixels beside the UI's assistant panel), then size and cost, then the UI's own Dataset and Models.
+COLUMNS = (("params", "arch.depth"), ("metrics", "test_accuracy"), ("tags", "preset"), ("params", "arch.params_total"),
+           ("params", "arch.flops"), ("metrics", "best_val_accuracy"), ("metrics", "train_seconds"),
+           ("attributes", "Dataset"), ("attributes", "Models"))
 
 
 def _column(kind: str, name: str) -> str:
@@ -33,9 +34,7 @@ def _column(kind: str, name: str) -> str:
 def view_state(group_tag: str) -> Dict[str, Any]:
     """The comparison view: depth, size, cost and accuracy as columns; accuracy against depth and against
     parameters as charts; repeats of one configuration (runs sharing ``group_tag``) grouped, with their mean."""
-    columns = [_column("tags", t) for t in TAG_COLUMNS] + [_column("params", p) for p in PARAM_COLUMNS]
-    columns += [_column("metrics", m) for m in METRIC_COLUMNS]
-    columns += [_column("attributes", a) for a in ("Dataset", "Models")]  # what MLflow's own columns show
+    columns = [_column(kind, name) for kind, name in COLUMNS]
     section = "resnet-lab-depth"
     charts = [_scatter("resnet-lab-accuracy-vs-depth", section, "arch.depth"),
               _scatter("resnet-lab-accuracy-vs-params", section, "arch.params_total")]

@@ -1,1 +1,1 @@
-"""Training a built model: the one build-and-compile recipe, optimizer and schedule, callbacks, checkpoints and evaluation."""
+"""Training a model: the one build-and-compile recipe, optimizer and schedule, callbacks, checkpoints, evaluation."""
