@@ -207,7 +207,13 @@ def test_grouped_plots_and_a_parent_runs_artifacts(repeats_store, monkeypatch):
     assert "cifar_resnet20-seed3" in read("comparison_runs.md") and "overlap" not in read("comparison_runs.md")
 
 
-def test_a_bad_group_is_one_line_naming_the_key(repeats_store, monkeypatch):
+@pytest.mark.parametrize("overrides, message", [
+    (["compare.group=seeds"], r"^compare\.group='seeds' is not allowed: one of 'seed', 'none'$"),
+    (["compare.min_effect=0"], r"^compare\.min_effect=0\.0 is not allowed: a positive margin in the metric's units"),
+    (["compare.scope=train"], r"^compare\.scope='train' is not allowed: one of 'test_set', 'new_data'$"),
+    (["compare.table=pairs", "compare.group=none"], r"^compare\.table='pairs' is not allowed: 'groups' unless "),
+])
+def test_a_bad_group_is_one_line_naming_the_key(repeats_store, monkeypatch, overrides, message):
     tmp_path, _ = repeats_store
-    with pytest.raises(ConfigError, match=r"^compare\.group='seeds' is not allowed: one of 'seed', 'none'$"):
-        compare_here(tmp_path, monkeypatch, ["compare.group=seeds"])
+    with pytest.raises(ConfigError, match=message):
+        compare_here(tmp_path, monkeypatch, overrides)
