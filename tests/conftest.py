@@ -22,6 +22,29 @@ from helpers.configs import TINY
 from helpers.stores import migrated_database, seed_store
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Make ``--dist loadgroup`` keep each ``xdist_group`` on one worker under pytest 9.
+
+    pytest-xdist (3.8) groups by renaming ``item._nodeid`` to ``<nodeid>@<group>``; pytest 9 reads a
+    node's id from ``item._id`` instead, so the rename is lost and every grouped test is scheduled on
+    its own: the expensive session and module fixtures that a group shares were built on each worker.
+    Here the same suffix is put where pytest 9 reads it (and left alone where xdist already added it).
+    """
+    if not getattr(config.option, "loadgroup", False):  # set on xdist's workers with --dist loadgroup
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # pytest < 9: xdist's own rename works
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)
+
+
 class _PresetReports(dict):
     """Spec and report of each preset at full depth, built the first time a test asks for it."""
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 from helpers.configs import TINY, TINY_DEPTH, compose_config
 from helpers.processes import run_cli
+from helpers.stores import seed_store
 from mlflow.tracking import MlflowClient
 
 from resnet_lab.bench import bench, render
@@ -20,10 +21,21 @@ TINY_BENCH = [*TINY, "model=cifar_resnet20", "trainer.batch_size=16", "bench.ste
 REQUIRED = {"train_images_per_s", "eval_images_per_s", "step_ms_median", "first_step_s"}
 
 
-def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_store):
+@pytest.fixture(scope="module")
+def benched(tmp_path_factory, store_template):
+    """One bench run read by the three tests below: every setting auto allows timed (a real probe), both
+    baselines, two repeats, logged to a store of its own. Each bench run builds, traces and compiles its
+    models afresh: one run instead of three saves the most expensive part of this module."""
+    tmp_store = seed_store(store_template, tmp_path_factory.mktemp("bench"))
     cfg = compose_config("bench", [*TINY_BENCH, f"tracking.uri={tmp_store}", "tracking.experiment=tests",
-                                   "bench.baselines=[raw_fit]", "bench.repeats=2"])
-    results = bench(cfg)
+                                   "trainer.jit_compile=null", "trainer.precision=fp32", "trainer.autotune=true",
+                                   "bench.baselines=[raw_fit,other_xla]", "bench.repeats=2"])
+    return tmp_store, bench(cfg)
+
+
+@pytest.mark.xdist_group("benched")  # one worker: the bench runs once
+def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(benched):
+    tmp_store, results = benched
 
     for key in REQUIRED | {"raw_fit_train_images_per_s"}:
         assert results[key] > 0, key
@@ -45,10 +57,9 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(tmp_store
     assert "raw model.fit" in render(results, "text") and json.loads(render(results, "json")) == results
 
 
-def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(tmp_store):
-    cfg = compose_config("bench", [*TINY_BENCH, f"tracking.uri={tmp_store}", "tracking.experiment=tests",
-                                   "trainer.jit_compile=null", "trainer.precision=fp32", "trainer.autotune=true"])
-    results = bench(cfg)
+@pytest.mark.xdist_group("benched")
+def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(benched):
+    tmp_store, results = benched
 
     rows = {(c["precision"], c["jit_compile"]): c for c in results["candidates"]}
     assert set(rows) == {("fp32", False), ("fp32", True)} and all(c["images_per_s"] > 0 for c in rows.values())
@@ -68,12 +79,12 @@ def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(tm
     assert logged == pytest.approx(rows[("fp32", True)]["images_per_s"], rel=1e-3)
 
 
-def test_the_other_xla_baseline_reports_what_xla_gives_this_model(tmp_path):
-    cfg = compose_config("bench", [*TINY_BENCH, "bench.baselines=[other_xla]", "tracking.enabled=false"])
-    results = bench(cfg)
+@pytest.mark.xdist_group("benched")
+def test_the_other_xla_baseline_reports_what_xla_gives_this_model(benched):
+    _, results = benched
 
     with_xla, without = results["train_images_per_s"], results["other_xla_train_images_per_s"]
-    if not results["jit_compile"]:  # on a CPU the tiny model trains without XLA; the baseline has it
+    if not results["jit_compile"]:  # the baseline has XLA the other way from the setting the probe chose
         with_xla, without = without, with_xla
     assert results["xla_speedup"] == pytest.approx(with_xla / without)
     assert results["other_xla_first_step_s"] > 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from helpers.configs import TINY, TINY_DEPTH, compose_config
-from helpers.stores import runs_in
+from helpers.stores import runs_in, seed_store
 
 from resnet_lab.errors import ConfigError, DataError
 from resnet_lab.train import train
@@ -19,9 +19,21 @@ def only_run(tmp_path: Path):
     return runs_in(tmp_path, "tests")
 
 
-def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_overrides):
-    overrides = [*tiny_train_overrides, "trainer.jit_compile=null"]  # the automatic choice, as users get it
-    metrics = train(compose_config("train", overrides), output_dir=tmp_path, overrides=overrides)
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory, store_template):
+    """One tiny tracked run (2 epochs), read by the tests of what a run logs and of the model it registers."""
+    folder = tmp_path_factory.mktemp("tracked-run")
+    uri = seed_store(store_template, folder)
+    overrides = [*TINY, "trainer.verbose=0", f"tracking.uri={uri}", "tracking.experiment=tests",
+                 "trainer.jit_compile=null",  # the automatic choice, as users get it
+                 "tracking.register_model=tiny-digits", "tracking.system_metrics=true"]
+    metrics = train(compose_config("train", overrides), output_dir=folder, overrides=overrides)
+    return folder, metrics
+
+
+@pytest.mark.xdist_group("tracked_run")  # one worker: the run is made once
+def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tracked_run):
+    tmp_path, metrics = tracked_run
 
     assert 0.0 <= metrics["val_accuracy"] <= 1.0 and "test_accuracy" in metrics
     client, runs = only_run(tmp_path)
@@ -89,13 +101,6 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tmp_path, tiny_train_
     assert f"depth            {TINY_DEPTH}" in summary.read_text()
 
 
-def test_the_same_seed_gives_the_same_model(tmp_path, tiny_train_overrides):
-    overrides = tiny_train_overrides + ["tracking.enabled=false", "trainer.epochs=1"]
-    first = train(compose_config("train", overrides))
-    second = train(compose_config("train", overrides))
-    assert first["loss"] == pytest.approx(second["loss"], rel=1e-5)
-
-
 def test_a_config_error_creates_no_run(tmp_path, tiny_train_overrides):
     cfg = compose_config("train", tiny_train_overrides + ["model.strides=[1]"])
     with pytest.raises(ConfigError, match="model.strides"):
@@ -113,13 +118,16 @@ def test_a_failure_during_the_run_leaves_it_failed_with_the_reason(tmp_path, tin
     assert "no cifar-10-python.tar.gz" in runs[0].data.tags["resnet_lab.error"]
 
 
-def test_tracking_can_be_turned_off(tmp_path, monkeypatch):
+def test_tracking_can_be_turned_off_and_the_same_seed_gives_the_same_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where the default store would appear
-    metrics = train(compose_config("train", [*TINY, "trainer.verbose=0", "tracking.enabled=false"]),
-                    output_dir=tmp_path)
-    assert "val_accuracy" in metrics
+    overrides = [*TINY, "trainer.verbose=0", "tracking.enabled=false", "trainer.epochs=1"]
+    first = train(compose_config("train", overrides), output_dir=tmp_path)
+    assert "val_accuracy" in first
     assert not (tmp_path / "mlflow.db").exists()
     assert (tmp_path / "model.keras").exists()
+
+    second = train(compose_config("train", overrides), output_dir=tmp_path / "again")
+    assert first["loss"] == pytest.approx(second["loss"], rel=1e-5)
 
 
 def test_throughput_leaves_out_the_compiling_first_epoch():
@@ -129,15 +137,14 @@ def test_throughput_leaves_out_the_compiling_first_epoch():
     assert steady_images_per_s([4.0], images_per_epoch=100) == pytest.approx(25.0)  # one epoch: all there is
 
 
-def test_the_logged_model_loads_through_pyfunc_and_predicts_the_networks_logits(tmp_path, tiny_train_overrides):
+@pytest.mark.xdist_group("tracked_run")  # one worker: the run is made once
+def test_the_logged_model_loads_through_pyfunc_and_predicts_the_networks_logits(tracked_run):
     import keras
     import mlflow.pyfunc
     import numpy as np
     from mlflow.tracking import MlflowClient
 
-    overrides = [*tiny_train_overrides, "trainer.epochs=1", "tracking.register_model=tiny-digits",
-                 "tracking.system_metrics=true"]
-    train(compose_config("train", overrides), output_dir=tmp_path)
+    tmp_path, _ = tracked_run  # registered as tiny-digits, with system metrics
     client, (run,) = only_run(tmp_path)
     uri = client.tracking_uri
     images = np.random.default_rng(0).normal(size=(5, 8, 8, 3)).astype("float32")

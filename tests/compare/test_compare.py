@@ -16,6 +16,7 @@ from helpers.configs import compose_config
 from helpers.processes import run_cli
 
 from resnet_lab import tracking
+from resnet_lab.errors import UserError
 
 RUNS = [  # name, depth, params, flops, test_accuracy, train_seconds, in the sweep
     ("resnet18", 18, 11_689_512, 3_600_000_000, 0.71, 100.0, True),
@@ -102,6 +103,15 @@ def test_plots_are_written_as_png(filled_store, monkeypatch):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000 for p in pngs)
 
 
+def test_a_mistake_is_one_line_and_exit_2(filled_store):
+    """What the command makes of a mistake; the mistakes themselves are checked in this process below."""
+    tmp_path, _ = filled_store
+    result = run_compare(["tracking.experiment=depth", "compare.parent=0123abcd"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no training runs in experiment 'depth'")
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("override, message", [
     ("compare.format=html", "compare.format='html' is not allowed: one of 'text', 'markdown', 'csv', 'json'"),
     ("compare.sort=speed", "compare.sort='speed' is not allowed: a column: run, status, preset, depth"),
@@ -109,12 +119,15 @@ def test_plots_are_written_as_png(filled_store, monkeypatch):
     ("compare.status=DONE", "compare.status='DONE' is not allowed: null or one of 'FINISHED'"),
     ("compare.parent=0123abcd", "no training runs in experiment 'depth'"),
 ])
-def test_mistakes_are_one_line_and_exit_2(filled_store, override, message):
+def test_mistakes_are_user_errors_the_command_prints_in_one_line(filled_store, monkeypatch, override, message):
+    """A UserError is what the command turns into one line and exit code 2 (the test above, and test_cli.py)."""
+    from resnet_lab.compare import comparison  # what the command calls
+
     tmp_path, _ = filled_store
-    result = run_compare(["tracking.experiment=depth", override], tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
-    assert "Traceback" not in result.stderr
+    monkeypatch.chdir(tmp_path)  # where the command runs: its default store
+    with pytest.raises(UserError) as raised:
+        comparison(compose_config("compare", ["tracking.experiment=depth", override]))
+    assert str(raised.value).startswith(message)
 
 
 def test_latest_without_an_experiment_finds_the_newest_sweep_and_says_where_to_look(filled_store):

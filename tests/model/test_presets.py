@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from helpers.configs import MODEL_PRESETS, model_spec
 
-from resnet_lab.model.analysis import analyze
 from resnet_lab.model.builder import build_model
 from resnet_lab.model.checks import check_model
 from resnet_lab.zoo import preset_spec
@@ -86,10 +85,11 @@ def test_seed_presets_are_exactly_the_seed_network(preset):
     np.testing.assert_allclose(ours(x, training=True), theirs(x, training=True), rtol=1e-5, atol=1e-5)
 
 
-def test_seed_resnet18_costs_what_the_reference_figures_say():
+@pytest.mark.xdist_group("preset_builds")  # the build at the reference size: 32x32x3, 10 classes
+def test_seed_resnet18_costs_what_the_reference_figures_say(preset_reports):
     """../shared/reference/figures.md: about 1.1 GFLOP per 32x32 image forward (multiply-add = 2)."""
-    spec = model_spec("model=seed_resnet18")
-    report = analyze(build_model(spec, (32, 32, 3), 10), spec)
+    spec, report = preset_reports["seed_resnet18"]
+    assert list(spec.reference.input_shape) == [32, 32, 3] and spec.reference.num_classes == 10
     assert 1.0e9 < report.flops < 1.2e9
     assert [s.output_shape for s in report.stages] == [[30, 30, 64], [30, 30, 64], [15, 15, 128], [8, 8, 256],
                                                        [4, 4, 512]]
