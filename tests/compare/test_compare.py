@@ -121,7 +121,7 @@ def test_a_mistake_is_one_line_and_exit_2(filled_store):
 ])
 def test_mistakes_are_user_errors_the_command_prints_in_one_line(filled_store, monkeypatch, override, message):
     """A UserError is what the command turns into one line and exit code 2 (the test above, and test_cli.py)."""
-    from resnet_lab.compare import comparison  # what the command calls
+    from resnet_lab.compare.comparison import comparison  # what the command calls
 
     tmp_path, _ = filled_store
     monkeypatch.chdir(tmp_path)  # where the command runs: its default store
