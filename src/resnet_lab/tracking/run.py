@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import subprocess
+import traceback
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional
 
+from resnet_lab.errors import DiskFull
 from resnet_lab.runtime.interrupts import deferred_interrupt, uninterrupted
-from resnet_lab.tracking.store import client_for, experiment_id
+from resnet_lab.tracking.store import client_for, experiment_id, is_disk_full, store_path
 from resnet_lab.tracking.tags import TAG_ERROR
 
 log = logging.getLogger(__name__)
@@ -115,12 +118,48 @@ def start_run(
         raise
     except BaseException as exc:
         with deferred_interrupt():
-            with contextlib.suppress(Exception):
-                client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
-            client.set_terminated(run.run_id, "FAILED")
+            unrecorded = _end_failed(client, run.run_id, exc)
+        if isinstance(exc, DiskFull) or is_disk_full(exc) or is_disk_full(unrecorded):
+            raise _disk_full(exc, unrecorded, uri, run.run_id) from exc
+        if unrecorded is not None:
+            raise unrecorded from exc
         raise
     with deferred_interrupt():
         client.set_terminated(run.run_id, "FINISHED")
+
+
+TRACEBACK_ARTIFACT = "error/traceback.txt"  # where a FAILED run keeps the traceback its user is not shown
+
+
+def _end_failed(client: Any, run_id: str, exc: BaseException) -> Optional[Exception]:
+    """End the run FAILED with the reason and the traceback; what the store raised instead, if it could not."""
+    with contextlib.suppress(Exception):
+        client.set_tag(run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
+    with contextlib.suppress(Exception):  # a help for whoever looks into it, never a second failure
+        client.log_text(run_id, "".join(traceback.format_exception(exc)), TRACEBACK_ARTIFACT)
+    try:
+        client.set_terminated(run_id, "FAILED")
+    except Exception as unrecorded:
+        return unrecorded
+    return None
+
+
+def _disk_full(exc: BaseException, unrecorded: Optional[Exception], uri: str, run_id: str) -> DiskFull:
+    """The one line of a full disk: what could not be written, and whether the store recorded the run's end."""
+    store = store_path(uri)
+    if not isinstance(exc, DiskFull):  # the store's own write found the disk full
+        exc = DiskFull(store.parent if store else uri, f"to the MLflow store {store or uri}", None, _free(store))
+    if unrecorded is None:
+        return exc.with_note(f"MLflow run {run_id} is FAILED: free some space, then rerun with trainer.resume=true "
+                             f"to continue it")
+    where = f"the MLflow store {store or uri}"
+    full = f" is on a full disk too ({_free(store):,} bytes free)" if is_disk_full(unrecorded) else " failed"
+    return exc.with_note(f"{where}{full} and could not record the run's end, so MLflow run {run_id} still shows "
+                         f"RUNNING: free some space, then rerun with trainer.resume=true to continue it")
+
+
+def _free(path: Optional[Path]) -> int:
+    return shutil.disk_usage(path.parent).free if path is not None else 0
 
 
 SYSTEM_METRICS_SECONDS = 5  # sampling interval of MLflow's system metrics: several points even in short runs
