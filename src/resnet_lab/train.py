@@ -172,11 +172,14 @@ def _verified_resume_point(previous: Optional[Any]) -> Optional[Any]:
 
 
 def _record_fallback(run: tracking.Run, previous: Any, resume: Any) -> None:
-    """Say in one line which checkpoint was bad and where the run resumes; tag the epochs logged twice, since
-    MLflow keeps the first values beside the new ones at the same steps."""
+    """Say in one line which checkpoint was bad and where the run resumes; tag the redone epochs that were
+    logged already, since MLflow keeps their first values beside the new ones at the same steps."""
     log.warning("%s", resume.fallback_line())
+    logged = tracking.logged_steps(run, "loss") & set(resume.redone)
+    if not logged:
+        return
     earlier = previous.data.tags.get(tracking.TAG_REDONE_EPOCHS, "")
-    redone = sorted({int(e) for e in earlier.split(",") if e} | set(resume.redone))
+    redone = sorted({int(e) for e in earlier.split(",") if e} | logged)
     run.set_tags({tracking.TAG_REDONE_EPOCHS: ",".join(map(str, redone))})
 
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional
 
 from resnet_lab.errors import DiskFull
 from resnet_lab.runtime.interrupts import deferred_interrupt, uninterrupted
-from resnet_lab.tracking.store import client_for, experiment_id, is_disk_full, store_path
+from resnet_lab.tracking.store import client_for, exception_chain, experiment_id, is_disk_full, store_path
 from resnet_lab.tracking.tags import TAG_ERROR
 
 log = logging.getLogger(__name__)
@@ -136,12 +136,18 @@ def _end_failed(client: Any, run_id: str, exc: BaseException) -> Optional[Except
     with contextlib.suppress(Exception):
         client.set_tag(run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
     with contextlib.suppress(Exception):  # a help for whoever looks into it, never a second failure
-        client.log_text(run_id, "".join(traceback.format_exception(exc)), TRACEBACK_ARTIFACT)
+        client.log_text(run_id, full_traceback(exc), TRACEBACK_ARTIFACT)
     try:
         client.set_terminated(run_id, "FAILED")
     except Exception as unrecorded:
         return unrecorded
     return None
+
+
+def full_traceback(exc: BaseException) -> str:
+    """The traceback of every exception in the chain, the first cause first."""
+    parts = ["".join(traceback.format_exception(e, chain=False)) for e in exception_chain(exc)]
+    return "\nwhich then raised:\n\n".join(reversed(parts))
 
 
 def _disk_full(exc: BaseException, unrecorded: Optional[Exception], uri: str, run_id: str) -> DiskFull:

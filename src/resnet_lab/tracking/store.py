@@ -77,7 +77,7 @@ _RETRYABLE = (
 
 def is_retryable(exc: BaseException) -> bool:
     """A transient lock of the store, or a lost get-or-create race, anywhere in the exception chain."""
-    return any(text in str(e) for e in _chain(exc) for text in _RETRYABLE)
+    return any(text in str(e) for e in exception_chain(exc) for text in _RETRYABLE)
 
 
 def with_retries(call: Callable[..., Any], *args: Any, delays: Sequence[float] = RETRY_DELAYS, **kwargs: Any) -> Any:
@@ -126,7 +126,8 @@ def store_path(uri: str) -> Optional[Path]:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
-def _chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
+def exception_chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
+    """``exc`` and the exceptions behind it, also those re-raised ``from None`` (as Keras does, to shorten tracebacks)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -137,7 +138,7 @@ def _chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
 def is_disk_full(exc: Optional[BaseException]) -> bool:
     """A write that found its disk full: a file's ENOSPC, or SQLite's SQLITE_FULL, anywhere in the chain."""
     return any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or "database or disk is full" in str(e)
-               for e in _chain(exc))
+               for e in exception_chain(exc))
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -188,7 +189,7 @@ def _open_for_writing(uri: str, path: Path) -> None:
 
 def _store_fault(exc: BaseException, path: Path, waited: float) -> str:
     """The cause of a store that would not open, in words."""
-    text = " ".join(str(e) for e in _chain(exc))
+    text = " ".join(str(e) for e in exception_chain(exc))
     elsewhere = "or point tracking.uri at another store"
     if "file is not a database" in text:
         return f"is not a SQLite database (file is not a database): move it away, {elsewhere}"

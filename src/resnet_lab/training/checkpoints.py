@@ -116,8 +116,9 @@ class ResumePoint:
     redone: List[int] = field(default_factory=list)  # epochs that checkpoint had finished: trained again
 
     def fallback_line(self) -> str:
+        epochs = f"epoch {self.redone[0]} is" if len(self.redone) == 1 else f"epochs {self.redone[0]}-{self.redone[-1]} are"
         return (f"checkpoint damaged: {self.damage}; resuming from epoch {self.state.epochs_done}, the newest good "
-                f"checkpoint: epochs {', '.join(map(str, self.redone))} are trained and logged again")
+                f"checkpoint: {epochs} trained again")
 
 
 def resume_point(folder: Path) -> ResumePoint:
@@ -142,25 +143,25 @@ def training_variables(model: Any) -> List[Any]:
     return list(model.weights) + list(model.optimizer.variables)
 
 
-def variable_bytes(variables: Sequence[Any]) -> int:
-    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
-
-
 def room_needed(model: Any) -> int:
     """Bytes the checkpoints of one epoch can take at once: its full state and best weights, twice, as the
-    previous epoch's stay until the next commit."""
-    return 2 * (variable_bytes(training_variables(model)) + variable_bytes(model.weights))
+    previous epoch's stay until the next commit. Measured by building them, as headers and names count too."""
+    return 2 * (len(npz_bytes(training_variables(model))) + len(npz_bytes(model.weights)))
 
 
-def save_variables(path: Path, variables: Sequence[Any]) -> Dict[str, Any]:
-    """Write the checkpoint; returns its SHA-256 and size. It is built in memory first, so that a full disk
-    can be told exactly how many bytes the write needed."""
+def npz_bytes(variables: Sequence[Any]) -> bytes:
+    """The checkpoint file's bytes, built in memory, so that a full disk can be told what the write needed."""
     from keras import ops
 
     arrays = {f"v{i:05d}": ops.convert_to_numpy(v) for i, v in enumerate(variables)}
     buffer = io.BytesIO()
     np.savez(buffer, paths=np.array([v.path for v in variables]), **arrays)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def save_variables(path: Path, variables: Sequence[Any]) -> Dict[str, Any]:
+    """Write the checkpoint; returns its SHA-256 and size."""
+    data = npz_bytes(variables)
     write_file(path, data)
     return file_record(data)
 
@@ -212,7 +213,8 @@ class Checkpointer:
         except DiskFull as exc:
             self._remove_uncommitted()
             kept = f"the checkpoint of epoch {committed} is kept" if committed else "no epoch was checkpointed yet"
-            raise exc.with_note(kept) from exc
+            free = shutil.disk_usage(self.folder).free  # once this epoch's files are gone again
+            raise DiskFull(exc.folder, exc.what, exc.needed, free, (*exc.notes, kept)) from exc
 
     def _checkpoint(self, model: Any, epoch: int, record: Dict[str, float]) -> bool:
         state = self.state
