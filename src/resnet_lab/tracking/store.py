@@ -250,3 +250,6 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It logs each database error with its traceback before raising it: the raised error is handled (a full
+    # disk, a locked store) and becomes one line, which that traceback would bury.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
