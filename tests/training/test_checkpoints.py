@@ -126,7 +126,7 @@ def test_a_damaged_state_file_is_refused_and_leaves_the_run_as_it_was(tmp_path, 
         text = state.read_text()
         state.write_text(text.replace('"epochs_done": 2', '"epochs_done": 3'))
         why = "its checksum differs from the one recorded"
-    with pytest.raises(CheckpointDamaged, match=f"the checkpoint state {state} is damaged: {why}.*trainer.resume=false"):
+    with pytest.raises(CheckpointDamaged, match=f"the checkpoint state {state} is damaged: {why}.*resume=false"):
         train(compose_config("train", overrides(tiny_train_overrides) + ["trainer.resume=true"]),
               output_dir=tmp_path / "second")
     _, run = the_run(tmp_path)

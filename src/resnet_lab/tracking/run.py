@@ -4,6 +4,7 @@ never left RUNNING."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import shutil
 import subprocess
@@ -119,8 +120,9 @@ def start_run(
     except BaseException as exc:
         with deferred_interrupt():
             unrecorded = _end_failed(client, run.run_id, exc)
-        if isinstance(exc, DiskFull) or is_disk_full(exc) or is_disk_full(unrecorded):
-            raise _disk_full(exc, unrecorded, uri, run.run_id) from exc
+        full = _as_disk_full(exc, unrecorded, uri)
+        if full is not None:
+            raise _say_how_to_go_on(full, unrecorded, uri, run.run_id) from exc
         if unrecorded is not None:
             raise unrecorded from exc
         raise
@@ -150,11 +152,24 @@ def full_traceback(exc: BaseException) -> str:
     return "\nwhich then raised:\n\n".join(reversed(parts))
 
 
-def _disk_full(exc: BaseException, unrecorded: Optional[Exception], uri: str, run_id: str) -> DiskFull:
-    """The one line of a full disk: what could not be written, and whether the store recorded the run's end."""
+def _as_disk_full(exc: BaseException, unrecorded: Optional[Exception], uri: str) -> Optional[DiskFull]:
+    """A full disk in words, whichever write found it: a checkpoint (already a DiskFull), another file, or the
+    store; None for other failures."""
+    if isinstance(exc, DiskFull):
+        return exc
+    for error in exception_chain(exc):
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC and error.filename:
+            path = Path(error.filename)
+            return DiskFull(path.parent, path.name, None, shutil.disk_usage(path.parent).free)
     store = store_path(uri)
-    if not isinstance(exc, DiskFull):  # the store's own write found the disk full
-        exc = DiskFull(store.parent if store else uri, f"to the MLflow store {store or uri}", None, _free(store))
+    if store is not None and (is_disk_full(exc) or is_disk_full(unrecorded)):
+        return DiskFull(store.parent, f"to the MLflow store {store}", None, _free(store))
+    return None
+
+
+def _say_how_to_go_on(exc: DiskFull, unrecorded: Optional[Exception], uri: str, run_id: str) -> DiskFull:
+    """The end of a full disk's line: whether the store recorded the run's end, and how to continue the run."""
+    store = store_path(uri)
     if unrecorded is None:
         return exc.with_note(f"MLflow run {run_id} is FAILED: free some space, then rerun with trainer.resume=true "
                              f"to continue it")

@@ -127,7 +127,7 @@ def store_path(uri: str) -> Optional[Path]:
 
 
 def exception_chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
-    """``exc`` and the exceptions behind it, also those re-raised ``from None`` (as Keras does, to shorten tracebacks)."""
+    """``exc`` and the exceptions behind it, also those re-raised ``from None`` (Keras does, to shorten tracebacks)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))

@@ -116,7 +116,8 @@ class ResumePoint:
     redone: List[int] = field(default_factory=list)  # epochs that checkpoint had finished: trained again
 
     def fallback_line(self) -> str:
-        epochs = f"epoch {self.redone[0]} is" if len(self.redone) == 1 else f"epochs {self.redone[0]}-{self.redone[-1]} are"
+        first, last = self.redone[0], self.redone[-1]
+        epochs = f"epoch {first} is" if first == last else f"epochs {first}-{last} are"
         return (f"checkpoint damaged: {self.damage}; resuming from epoch {self.state.epochs_done}, the newest good "
                 f"checkpoint: {epochs} trained again")
 
@@ -131,10 +132,10 @@ def resume_point(folder: Path) -> ResumePoint:
     if found is None:
         return ResumePoint(state)
     fallback = CheckpointState(**state.previous) if state.previous else None
-    if fallback is None or damage(folder, fallback) is not None:
-        kept = f"; the one before it: {damage(folder, fallback)}" if fallback is not None else ""
-        raise CheckpointDamaged(f"no good checkpoint to resume from: {found}{kept}. Start the run anew with "
-                                f"trainer.resume=false")
+    also = damage(folder, fallback) if fallback is not None else "there is none"
+    if also is not None:
+        raise CheckpointDamaged(f"no good checkpoint to resume from: {found}; the one before it: {also}. "
+                                f"Start the run anew with trainer.resume=false")
     return ResumePoint(fallback, found, list(range(fallback.epochs_done + 1, state.epochs_done + 1)))
 
 
