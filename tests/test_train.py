@@ -86,7 +86,9 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tracked_run):
     assert png.read_bytes()[:4] == b"\x89PNG"
     checkpoints = Path(tags["resnet_lab.checkpoint_dir"])
     assert checkpoints == (tmp_path / "checkpoints").resolve()
-    assert sorted(p.name.split("-")[0] for p in checkpoints.iterdir()) == ["best", "epoch", "state.json"]
+    state = json.loads((checkpoints / "state.json").read_text())  # the last epoch's files and the one's before it
+    named = {state["last"], state["best"], state["previous"]["last"], state["previous"]["best"], "state.json"}
+    assert {p.name for p in checkpoints.iterdir()} == named and state["previous"]["last"] != state["last"]
     assert {"model/MLmodel", "model/model.keras", "model/input_example.json"} <= {
         a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert not [key for key in params if key.startswith("model.reference")]  # the preset's facts, not the run's

@@ -67,6 +67,7 @@ def _launch(hydra_main: Callable[[], None]) -> None:
     from resnet_lab.config.hydra_errors import one_line
 
     _quiet_backends()
+    logging.raiseExceptions = False  # a log file on a full disk must not print a traceback per record
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         _refuse_unlisted_targets(sys.argv[1:])

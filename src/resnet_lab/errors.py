@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 
 class UserError(Exception):
@@ -19,6 +19,28 @@ class ConfigError(UserError, ValueError):
 
 class DataError(UserError):
     """Data that cannot be read or does not match its config."""
+
+
+class DiskFull(UserError):
+    """A write found its disk full: names the folder, what the write needed and what is free; ``notes`` say
+    what was kept and how to go on, as the layers above learn it."""
+
+    def __init__(self, folder: Any, what: str, needed: Optional[int], free: int, notes: Sequence[str] = ()) -> None:
+        self.folder, self.what, self.needed, self.free, self.notes = folder, what, needed, free, tuple(notes)
+        need = f" needed {needed:,} bytes and" if needed is not None else " failed:"
+        super().__init__("; ".join([f"no space left in {folder}: writing {what}{need} {free:,} bytes are free",
+                                    *self.notes]))
+
+    def with_note(self, note: str) -> "DiskFull":
+        return DiskFull(self.folder, self.what, self.needed, self.free, (*self.notes, note))
+
+
+class CheckpointDamaged(DataError):
+    """No checkpoint of a run to resume can be trusted: names the file and what is wrong with it."""
+
+
+class StoreDamaged(UserError):
+    """The MLflow store cannot be opened: names the store and the cause."""
 
 
 def _show(value: Any) -> str:

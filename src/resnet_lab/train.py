@@ -41,6 +41,7 @@ class RunContext:
     resumed: bool = False  # continues an unfinished run from its last checkpoint
     uri: Optional[str] = None  # the tracking store the run is in
     in_sweep: bool = False  # a job of a multirun: the sweep, not each job, says where to look
+    resume_from: Any = None  # the verified checkpoint state a resumed run continues from (None: its first epoch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +132,7 @@ def _mlflow_run(untracked: RunContext, sweep_dir: Optional[str], run_name: Optio
     tracking.check_reachable(uri)  # a dead server fails here, in seconds, not after training
     identity = config_hash(cfg)
     previous = _resumable_run(cfg, uri, identity)
+    resume = _verified_resume_point(previous)  # before the run is reopened: a refusal leaves it as it was
     parent = tracking.find_sweep_parent(uri, cfg.tracking.experiment, sweep_dir) if sweep_dir else None
     tags = {tracking.TAG_ROLE: "train", "preset": cfg.model.name, "data": cfg.data.name,
             tracking.TAG_CONFIG_HASH: identity, tracking.TAG_GROUP_HASH: group_hash(cfg),
@@ -139,9 +141,11 @@ def _mlflow_run(untracked: RunContext, sweep_dir: Optional[str], run_name: Optio
                             tags=tags, parent_run_id=parent,
                             resume_run_id=previous.info.run_id if previous else None) as run:
         checkpoint_dir = _checkpoint_dir(run, previous, untracked, uri)
+        if resume is not None and resume.damage is not None:
+            _record_fallback(run, previous, resume)
         try:
             yield dataclasses.replace(untracked, run=run, uri=uri, checkpoint_dir=checkpoint_dir,
-                                      resumed=previous is not None)
+                                      resumed=previous is not None, resume_from=resume.state if resume else None)
         except TrainingDiverged as exc:
             run.set_tags({tracking.TAG_FAILED_EPOCH: exc.epoch})
             raise
@@ -156,6 +160,27 @@ def _resumable_run(cfg: DictConfig, uri: str, identity: str) -> Optional[Any]:
         log.info("trainer.resume: no unfinished run of this config (hash %s) to resume; starting a new one",
                  identity)
     return previous
+
+
+def _verified_resume_point(previous: Optional[Any]) -> Optional[Any]:
+    """The checkpoint a resumed run continues from, its files checked against their recorded checksums."""
+    from resnet_lab.training.checkpoints import resume_point
+
+    if previous is None:
+        return None
+    return resume_point(Path(previous.data.tags[tracking.TAG_CHECKPOINT_DIR]))
+
+
+def _record_fallback(run: tracking.Run, previous: Any, resume: Any) -> None:
+    """Say in one line which checkpoint was bad and where the run resumes; tag the redone epochs that were
+    logged already, since MLflow keeps their first values beside the new ones at the same steps."""
+    log.warning("%s", resume.fallback_line())
+    logged = tracking.logged_steps(run, "loss") & set(resume.redone)
+    if not logged:
+        return
+    earlier = previous.data.tags.get(tracking.TAG_REDONE_EPOCHS, "")
+    redone = sorted({int(e) for e in earlier.split(",") if e} | logged)
+    run.set_tags({tracking.TAG_REDONE_EPOCHS: ",".join(map(str, redone))})
 
 
 def _checkpoint_dir(run: tracking.Run, previous: Optional[Any], untracked: RunContext, uri: str) -> Path:
@@ -179,6 +204,7 @@ def _run(context: RunContext) -> Dict[str, float]:
     with distribution_scope(context.cfg.trainer.distribution) as replicas:
         built = _build_and_compile(context, prepared, replicas)
         _restore(context, prepared, built)
+        _warn_if_short_of_room(context, built)
         fitted = _fit(context, prepared, built)
         tested = _evaluate(context, prepared, built, fitted)
     metrics = _metrics(context, prepared, built, fitted, tested)
@@ -192,15 +218,13 @@ def _prepare(context: RunContext) -> Prepared:
 
     from resnet_lab.data import load_splits
     from resnet_lab.runtime.backend import seed_everything
-    from resnet_lab.training.checkpoints import load_state
 
     cfg = context.cfg
     seed_everything(cfg.seed, cfg.trainer.deterministic)  # TensorFlow-free on other backends
     splits = load_splits(cfg.data)
     log.info("data %s: %s images of %s, Keras backend %s", cfg.data.name, splits.sizes(), list(splits.image_shape),
              keras.backend.backend())
-    state = load_state(context.checkpoint_dir) if context.resumed else None
-    return Prepared(splits, state)
+    return Prepared(splits, context.resume_from if context.resumed else None)
 
 
 def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -> Built:
@@ -270,6 +294,23 @@ def _restore(context: RunContext, prepared: Prepared, built: Built) -> None:
         log.info("resuming after epoch %d of %d", state.epochs_done, context.cfg.trainer.epochs)
     if context.run is not None and state is not None:
         _log_unlogged_epochs(context.run, state.history)
+
+
+def _warn_if_short_of_room(context: RunContext, built: Built) -> None:
+    """Say before training, not at its first checkpoint, that the output folder's disk is too full for one."""
+    import shutil
+
+    from resnet_lab.training.checkpoints import room_needed
+
+    folder = context.checkpoint_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    if not built.model.optimizer.built:  # its variables are part of each checkpoint
+        built.model.optimizer.build(built.model.trainable_variables)
+    needed, free = room_needed(built.model), shutil.disk_usage(folder).free
+    if free < needed:
+        log.warning("only %s bytes are free in %s; one epoch's checkpoints need about %s (the parameters, the "
+                    "optimizer state and the previous epoch kept): training goes on, but may stop at a full disk",
+                    f"{free:,}", folder, f"{needed:,}")
 
 
 def _fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:

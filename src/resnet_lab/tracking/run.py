@@ -4,13 +4,17 @@ never left RUNNING."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import shutil
 import subprocess
+import traceback
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional
 
+from resnet_lab.errors import DiskFull
 from resnet_lab.runtime.interrupts import deferred_interrupt, uninterrupted
-from resnet_lab.tracking.store import client_for, experiment_id
+from resnet_lab.tracking.store import client_for, exception_chain, experiment_id, is_disk_full, store_path
 from resnet_lab.tracking.tags import TAG_ERROR
 
 log = logging.getLogger(__name__)
@@ -115,12 +119,68 @@ def start_run(
         raise
     except BaseException as exc:
         with deferred_interrupt():
-            with contextlib.suppress(Exception):
-                client.set_tag(run.run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
-            client.set_terminated(run.run_id, "FAILED")
+            unrecorded = _end_failed(client, run.run_id, exc)
+        full = _as_disk_full(exc, unrecorded, uri)
+        if full is not None:
+            raise _say_how_to_go_on(full, unrecorded, uri, run.run_id) from exc
+        if unrecorded is not None:
+            raise unrecorded from exc
         raise
     with deferred_interrupt():
         client.set_terminated(run.run_id, "FINISHED")
+
+
+TRACEBACK_ARTIFACT = "error/traceback.txt"  # where a FAILED run keeps the traceback its user is not shown
+
+
+def _end_failed(client: Any, run_id: str, exc: BaseException) -> Optional[Exception]:
+    """End the run FAILED with the reason and the traceback; what the store raised instead, if it could not."""
+    with contextlib.suppress(Exception):
+        client.set_tag(run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
+    with contextlib.suppress(Exception):  # a help for whoever looks into it, never a second failure
+        client.log_text(run_id, full_traceback(exc), TRACEBACK_ARTIFACT)
+    try:
+        client.set_terminated(run_id, "FAILED")
+    except Exception as unrecorded:
+        return unrecorded
+    return None
+
+
+def full_traceback(exc: BaseException) -> str:
+    """The traceback of every exception in the chain, the first cause first."""
+    parts = ["".join(traceback.format_exception(e, chain=False)) for e in exception_chain(exc)]
+    return "\nwhich then raised:\n\n".join(reversed(parts))
+
+
+def _as_disk_full(exc: BaseException, unrecorded: Optional[Exception], uri: str) -> Optional[DiskFull]:
+    """A full disk in words, whichever write found it: a checkpoint (already a DiskFull), another file, or the
+    store; None for other failures."""
+    if isinstance(exc, DiskFull):
+        return exc
+    for error in exception_chain(exc):
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC and error.filename:
+            path = Path(error.filename)
+            return DiskFull(path.parent, path.name, None, shutil.disk_usage(path.parent).free)
+    store = store_path(uri)
+    if store is not None and (is_disk_full(exc) or is_disk_full(unrecorded)):
+        return DiskFull(store.parent, f"to the MLflow store {store}", None, _free(store))
+    return None
+
+
+def _say_how_to_go_on(exc: DiskFull, unrecorded: Optional[Exception], uri: str, run_id: str) -> DiskFull:
+    """The end of a full disk's line: whether the store recorded the run's end, and how to continue the run."""
+    store = store_path(uri)
+    if unrecorded is None:
+        return exc.with_note(f"MLflow run {run_id} is FAILED: free some space, then rerun with trainer.resume=true "
+                             f"to continue it")
+    where = f"the MLflow store {store or uri}"
+    full = f" is on a full disk too ({_free(store):,} bytes free)" if is_disk_full(unrecorded) else " failed"
+    return exc.with_note(f"{where}{full} and could not record the run's end, so MLflow run {run_id} still shows "
+                         f"RUNNING: free some space, then rerun with trainer.resume=true to continue it")
+
+
+def _free(path: Optional[Path]) -> int:
+    return shutil.disk_usage(path.parent).free if path is not None else 0
 
 
 SYSTEM_METRICS_SECONDS = 5  # sampling interval of MLflow's system metrics: several points even in short runs

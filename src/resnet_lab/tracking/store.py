@@ -6,17 +6,20 @@ global state.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import logging
 import os
 import random
 import socket
+import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 from urllib.parse import urlsplit
 
-from resnet_lab.errors import ConfigError
+from resnet_lab.errors import ConfigError, StoreDamaged
 from resnet_lab.tracking.credentials import check_credentials, redact_uri
 from resnet_lab.tracking.tags import TAG_GROUP
 
@@ -74,13 +77,7 @@ _RETRYABLE = (
 
 def is_retryable(exc: BaseException) -> bool:
     """A transient lock of the store, or a lost get-or-create race, anywhere in the exception chain."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if any(text in str(exc) for text in _RETRYABLE):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(text in str(e) for e in exception_chain(exc) for text in _RETRYABLE)
 
 
 def with_retries(call: Callable[..., Any], *args: Any, delays: Sequence[float] = RETRY_DELAYS, **kwargs: Any) -> Any:
@@ -124,13 +121,36 @@ def client_for(uri: str) -> RetryingClient:
     return RetryingClient(MlflowClient(tracking_uri=uri))
 
 
+def store_path(uri: str) -> Optional[Path]:
+    """The database file of a SQLite store; None for other stores."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def exception_chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
+    """``exc`` and the exceptions behind it, also those re-raised ``from None`` (Keras does, to shorten tracebacks)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def is_disk_full(exc: Optional[BaseException]) -> bool:
+    """A write that found its disk full: a file's ENOSPC, or SQLite's SQLITE_FULL, anywhere in the chain."""
+    return any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or "database or disk is full" in str(e)
+               for e in exception_chain(exc))
+
+
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, before any training, when a tracking server does not answer.
+    """Fail in seconds, before any training, when a tracking server does not answer or a SQLite store
+    cannot be opened.
 
     MLflow's own HTTP client retries with backoff for minutes, so a typo in the port would
     otherwise surface only after the first epoch, or hang a sweep.
     """
     parts = urlsplit(uri)
+    if parts.scheme == "sqlite":
+        check_store(uri)
     if parts.scheme not in ("http", "https"):
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -142,6 +162,61 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         raise ConfigError("tracking.uri", redact_uri(uri),
                           f"a reachable MLflow tracking server ({reason}); start it, or use a sqlite:/// store")
     check_credentials(uri)
+
+
+def check_store(uri: str) -> None:
+    """Open an existing SQLite store as MLflow does and take its write lock once, waiting out other writers
+    as every write does; a store that is damaged, locked for longer or of another MLflow raises StoreDamaged
+    naming the cause, before any run is created."""
+    path = store_path(uri)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return  # MLflow creates a new store there
+    started = time.monotonic()
+    try:
+        with_retries(_open_for_writing, uri, path)
+    except Exception as exc:
+        raise StoreDamaged(f"the MLflow store {path} {_store_fault(exc, path, time.monotonic() - started)}") from exc
+
+
+def _open_for_writing(uri: str, path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # MLflow's own schema check
+    with contextlib.closing(sqlite3.connect(path, timeout=5.0, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")  # the lock every write takes: held by another process, this waits
+        db.execute("ROLLBACK")
+
+
+def _store_fault(exc: BaseException, path: Path, waited: float) -> str:
+    """The cause of a store that would not open, in words."""
+    text = " ".join(str(e) for e in exception_chain(exc))
+    elsewhere = "or point tracking.uri at another store"
+    if "file is not a database" in text:
+        return f"is not a SQLite database (file is not a database): move it away, {elsewhere}"
+    if "database is locked" in text:
+        return f"is locked by another process for {waited:.0f} s: end that process or wait for it, {elsewhere}"
+    if "out-of-date database schema" in text:
+        return _schema_fault(path)
+    return f"cannot be opened ({str(exc).strip().splitlines()[0]}): repair it, {elsewhere}"
+
+
+def _schema_fault(path: Path) -> str:
+    """Whether the store's schema is older than this MLflow (it can migrate it) or newer (only a newer MLflow
+    reads it), from the revision it records and the migrations this MLflow ships."""
+    from importlib.resources import files
+
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        (found,), = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    known = ScriptDirectory(str(files("mlflow") / "store" / "db_migrations"))
+    try:
+        known.get_revision(found)
+    except CommandError:
+        return f"has a schema newer than this MLflow (revision {found}): upgrade MLflow to the version that wrote it"
+    return (f"has a schema older than this MLflow (revision {found}, this MLflow writes {known.get_current_head()}): "
+            f"back it up, then migrate it with: mlflow db upgrade sqlite:///{path}")
 
 
 def experiment_id(client, name: str, uri: str) -> str:
@@ -175,3 +250,6 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It logs each database error with its traceback before raising it: the raised error is handled (a full
+    # disk, a locked store) and becomes one line, which that traceback would bury.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)

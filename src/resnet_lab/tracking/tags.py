@@ -10,5 +10,6 @@ TAG_JOB_NUM = "resnet_lab.job_num"  # a sweep job's number, as in its output fol
 TAG_SWEPT_KEYS = "resnet_lab.swept_keys"  # on a sweep's parent: the keys that vary between its jobs
 TAG_CHECKPOINT_DIR = "resnet_lab.checkpoint_dir"  # absolute folder of the run's checkpoints, for resuming
 TAG_FAILED_EPOCH = "resnet_lab.failed_epoch"  # the epoch whose loss diverged
+TAG_REDONE_EPOCHS = "resnet_lab.redone_epochs"  # epochs trained and logged again after a damaged checkpoint
 # The test split a run was scored on (tracking/outcomes.py): per-example outcomes pair only within one.
 TAG_TEST_SPLIT = "resnet_lab.test_split"
