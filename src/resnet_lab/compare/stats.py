@@ -56,12 +56,5 @@ def t_quantile(probability: float, degrees_of_freedom: int) -> float:
     return float(t.ppf(probability, degrees_of_freedom))
 
 
-def intervals_overlap(a: Summary, b: Summary) -> bool:
-    """Whether two intervals share a point; False when either has none."""
-    if not (a.has_interval and b.has_interval):
-        return False
-    return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
-
-
 def _numbers(values: Iterable[Optional[float]]) -> List[float]:
     return [float(v) for v in values if v is not None and not math.isnan(float(v))]

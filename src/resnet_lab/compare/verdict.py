@@ -75,15 +75,11 @@ def _what_it_takes(pair: Pair, scope: str, margin: float, units: Units,
                    train_seconds: Mapping[str, Optional[float]]) -> str:
     """The seeds that would resolve the pair either way: find a difference of the margin (power 0.8), or
     show a zero difference inside it; on new data, the test images where seeds alone cannot."""
-    new_data = scope == "new_data" and pair.new_data is not None
-    fixed = pair.per_image_var / pair.test_images if new_data else 0.0
-    equal = seeds_for_equivalence(pair.sd_pooled, margin, fixed)
-    if equal is None:
+    seeds = _seeds_to_resolve(pair, scope, margin)
+    if seeds is None:
         images = images_needed(margin, pair.per_image_var)
         return (f"on new data no number of seeds tells ±{units.margin(margin, adjective=False)} apart with "
                 f"{pair.test_images:,} test images: that takes {images:,} or more")
-    detect = seeds_needed(pair.sd_pooled, margin) if not new_data else equal
-    seeds = max(s for s in (detect, equal) if s is not None)
     target = f"resolving it at a {units.margin(margin)} margin"
     if seeds > MAX_SEEDS:
         return f"{target} needs more than {MAX_SEEDS} seeds a group"
@@ -188,7 +184,8 @@ def pair_rows(pairs: Sequence[Pair], scope: str, margin: float,
 
 
 def _seeds_to_resolve(pair: Pair, scope: str, margin: float) -> Optional[int]:
-    """The seeds ``_what_it_takes`` names; None where seeds alone cannot resolve the pair."""
+    """The seeds a group that resolve the pair either way: find a difference of the margin (power 0.8, on this
+    test set), or show a zero difference inside it; None where seeds alone cannot (a test set too small)."""
     new_data = scope == "new_data" and pair.new_data is not None
     equal = seeds_for_equivalence(pair.sd_pooled, margin, pair.per_image_var / pair.test_images if new_data else 0.0)
     if equal is None:
