@@ -51,6 +51,8 @@ def test_a_config_mistake_is_one_line_exit_2_and_no_run(tmp_path):
     ("trainer.epochs=ten", "error: trainer.epochs='ten' is not allowed: a value of type integer"),
     ("model/block=resnext", "error: model/block='resnext' is not allowed: one of 'basic', 'bottleneck',"),
     ("model.widths=[1,2", "error: cannot read the override 'model.widths=[1,2': "),
+    ("tracking.register_model=lab:digits", "error: tracking.register_model='lab:digits' is not allowed: null or a "
+                                           "name without '/', ':' or '@'"),
     ("+hydra.callbacks.x._target_=os.system", "error: hydra.callbacks.x._target_='os.system' is not allowed: one of "
                                               "'resnet_lab.sweep.MlflowSweepCallback'"),
 ])

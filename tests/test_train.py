@@ -68,7 +68,7 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tracked_run):
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "overrides.txt", "model_summary.txt", "model", "evaluation"} <= artifacts
+    assert {"config.yaml", "overrides.txt", "model_summary.txt", "evaluation"} <= artifacts
     evaluation = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert evaluation == {f"evaluation/{name}" for name in ("confusion_matrix.png", "confusion_matrix.csv",
                                                            "per_class_accuracy.csv", "training_curves.png")}
@@ -89,8 +89,9 @@ def test_a_tiny_run_logs_config_metrics_tags_and_artifacts(tracked_run):
     state = json.loads((checkpoints / "state.json").read_text())  # the last epoch's files and the one's before it
     named = {state["last"], state["best"], state["previous"]["last"], state["previous"]["best"], "state.json"}
     assert {p.name for p in checkpoints.iterdir()} == named and state["previous"]["last"] != state["last"]
-    assert {"model/MLmodel", "model/model.keras", "model/input_example.json"} <= {
-        a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    (model,) = client.search_logged_models([run.info.experiment_id])  # the network: the run's LoggedModel
+    assert {"MLmodel", "model.keras", "input_example.json", "code"} <= {
+        a.path for a in client.list_logged_model_artifacts(model.model_id)}
     assert not [key for key in params if key.startswith("model.reference")]  # the preset's facts, not the run's
     inputs = {d.tags[0].value: d.dataset for d in run.data_inputs} if hasattr(run, "data_inputs") else {
         d.tags[0].value: d.dataset for d in run.inputs.dataset_inputs}
@@ -162,5 +163,13 @@ def test_the_logged_model_loads_through_pyfunc_and_predicts_the_networks_logits(
     np.testing.assert_allclose(registered, expected, rtol=1e-5, atol=1e-5)
     (version,) = MlflowClient(uri).search_model_versions("name='tiny-digits'")
     assert version.run_id == run.info.run_id
-    assert "mlflow.log-model.history" in run.data.tags  # what the runs table's Models column shows
+    # An MLflow 3 LoggedModel, the run's output, holding the run's final metrics: what the Models page lists.
+    (model,) = MlflowClient(uri).search_logged_models([run.info.experiment_id])
+    assert model.status == "READY" and model.source_run_id == run.info.run_id and model.name == "model"
+    assert [o.model_id for o in MlflowClient(uri).get_run(run.info.run_id).outputs.model_outputs] == [model.model_id]
+    linked = {m.key: m.value for m in model.metrics}
+    assert linked["test_accuracy"] == pytest.approx(run.data.metrics["test_accuracy"])
+    assert linked["best_val_accuracy"] == pytest.approx(run.data.metrics["best_val_accuracy"])
+    assert model.params["model.name"] == "cifar_resnet20" and model.params["arch.depth"] == str(TINY_DEPTH)
+    assert version.source == model.artifact_location  # the registry holds the LoggedModel, not a copy
     assert "system/cpu_utilization_percentage" in run.data.metrics  # tracking.system_metrics=true

@@ -116,14 +116,17 @@ class MlflowSweepCallback(Callback):
         tracking.Run(client, self.parent_id).set_tags({"jobs": jobs, "jobs_failed": len(failed),
                                                         "jobs_skipped": len(self._skipped(sweep_dir)),
                                                         MLFLOW_NOTE: _description(verdict, note)})
+        champion = _champion(config, client, self.parent_id, runs, failed)
+        if champion is not None and champion.version is not None:
+            tracking.Run(client, self.parent_id).set_tags({"champion": f"{champion.name} v{champion.version}"})
         self._close("FAILED" if failed else "FINISHED")
-        print(self._summary(client, runs, verdict), flush=True)
+        print(self._summary(client, runs, verdict, champion), flush=True)
         if failed:
             print(f"error: {len(failed)} of {jobs} sweep jobs failed (job {', '.join(failed)}; reasons in "
                   f"{sweep_dir}/<job>/{JOB_FAILED_FILE}); see MLflow run {self.parent_id}", file=sys.stderr)
             sys.exit(1)
 
-    def _summary(self, client: Any, runs: List[Any], verdict: Any) -> str:
+    def _summary(self, client: Any, runs: List[Any], verdict: Any, champion: Any) -> str:
         """What the terminal shows when the sweep ends: its comparison, and where the full one is."""
         from resnet_lab.compare.render import summary_table
         from resnet_lab.tracking.ui_view import pointer_lines
@@ -133,6 +136,7 @@ class MlflowSweepCallback(Callback):
                  summary_table(runs, COMPARE_METRICS[0], verdict), "",
                  f"parent run {self.parent_id}: comparison.md, pairwise.md, their .csv and plots/ in "
                  f"{parent.info.artifact_uri}",
+                 *([champion.line()] if champion is not None else []),
                  *pointer_lines(self.uri, parent.info.experiment_id)]
         return "\n".join(lines)
 
@@ -156,6 +160,22 @@ class MlflowSweepCallback(Callback):
         client = tracking.client_for(self.uri)
         if client.get_run(self.parent_id).info.status == "RUNNING":
             client.set_terminated(self.parent_id, status)
+
+
+def _champion(config: DictConfig, client: Any, parent_id: str, runs: List[Any], failed: List[str]) -> Any:
+    """Register the sweep's best run as its ``champion`` (``tracking.champion``); None when turned off."""
+    from resnet_lab.tracking.champion import Champion, register_champion, registry_name
+
+    if not config.tracking.champion or not config.tracking.log_model:
+        return None
+    metric = config.tracking.champion_metric
+    if failed:
+        return Champion(metric=metric, skipped=f"{len(failed)} job(s) failed and the best may be among them "
+                                               "(rerun with tracking.skip_finished=true to finish the sweep)")
+    debug = OmegaConf.select(config, "hydra.runtime.choices.debug", default=None) is not None
+    name = registry_name(config.tracking.experiment, config.tracking.register_model, debug)
+    with_outputs = [client.get_run(run.info.run_id) for run in runs]  # search results leave out models
+    return register_champion(client, with_outputs, name, metric, parent_id)
 
 
 def hydra_files(config: DictConfig) -> List[Path]:

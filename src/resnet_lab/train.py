@@ -386,10 +386,16 @@ def _record(context: RunContext, prepared: Prepared, built: Built, fitted: Fitte
              fitted.train_seconds)
     run, output_dir, history = context.run, context.output_dir, fitted.history
     if run is not None:
-        run.log_metrics({k: v for k, v in metrics.items() if k not in history[-1]}, step=len(history))
-        _log_evaluation(run, context.cfg.data, prepared.splits, tested.logits.argmax(axis=-1), history)
-        if context.cfg.tracking.log_model:
-            _log_model(context, built.network, prepared.splits.x_test)
+        final = {k: v for k, v in metrics.items() if k not in history[-1]}
+        with _model_of(context, step=len(history)) as model_id:  # None without tracking.log_model
+            run.log_metrics(final, step=len(history), model_id=model_id)
+            _log_evaluation(run, context.cfg.data, prepared.splits, tested.logits.argmax(axis=-1), history)
+            if model_id is not None:
+                from resnet_lab.tracking.model_logging import upload_network
+
+                upload_network(run, model_id, built.network, prepared.splits.x_test, keep_in=output_dir)
+        if model_id is not None:
+            _register(context, model_id)
     elif output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         built.network.save(output_dir / "model.keras")
@@ -409,8 +415,9 @@ def _say_where_it_went(context: RunContext) -> None:
         return
     run_id = context.run.run_id
     if context.cfg.tracking.log_model:
-        local = f" and {context.output_dir / 'model.keras'}" if context.output_dir is not None else ""
-        log.info("model: runs:/%s/model (mlflow.pyfunc.load_model; model/model.keras for Keras)%s", run_id, local)
+        local = f"; {context.output_dir / 'model.keras'} for Keras" if context.output_dir is not None else ""
+        log.info("model: runs:/%s/model (mlflow.pyfunc.load_model, mlflow models serve; the experiment's "
+                 "Models page)%s", run_id, local)
     experiment = context.run.client.get_run(run_id).info.experiment_id
     for line in pointer_lines(context.uri, experiment, run_id):
         log.info("%s", line)
@@ -474,15 +481,27 @@ def _log_evaluation(run: tracking.Run, data: Any, splits: Any, predicted: Any,
         run.log_artifact(Path(tmp) / "training_curves.png", "evaluation")
 
 
-def _log_model(context: RunContext, network: Any, test_images: Any) -> None:
-    """The network as the run's MLflow Model (its ``model.keras`` also in the output folder), and as a
-    new version of ``tracking.register_model`` when that names one."""
-    from resnet_lab.tracking.model_logging import log_mlflow_model, register
+@contextlib.contextmanager
+def _model_of(context: RunContext, step: int) -> Iterator[Optional[str]]:
+    """The run's LoggedModel (READY once the block has uploaded it), or None when ``tracking.log_model`` is off."""
+    if not context.cfg.tracking.log_model:
+        yield None
+        return
+    from resnet_lab.tracking.model_logging import logged_model, model_params
 
-    run, name = context.run, context.cfg.tracking.register_model
-    log_mlflow_model(run, network, test_images, keep_in=context.output_dir)
-    if name:
-        version = register(run.client, run.run_id, run.client.get_run(run.run_id).info.artifact_uri, name)
+    run = context.run
+    with logged_model(run, model_params(run.client.get_run(run.run_id).data.params), step) as model_id:
+        yield model_id
+
+
+def _register(context: RunContext, model_id: str) -> None:
+    """A single run's model becomes a new version of ``tracking.register_model``; a sweep registers only its
+    champion (sweep.py), so that the registry is not a copy of the runs table."""
+    from resnet_lab.tracking.model_logging import register
+
+    name = context.cfg.tracking.register_model
+    if name and not context.in_sweep:
+        version = register(context.run.client, model_id, context.run.run_id, name)
         log.info("registered as version %s of model %r", version.version, name)
 
 

@@ -62,6 +62,12 @@ TRAIN_CASES = [
     (["optimizer.learning_rate=0"], r"optimizer\.learning_rate=0\.0 is not allowed: a positive number"),
     (["data.val_fraction=0.5", "data.test_fraction=0.5"], r"data\.val_fraction=0\.5 .* leaves training data"),
     (["data.name=imagenet"], r"data\.name='imagenet' is not allowed: one of 'digits', 'synthetic'"),
+    # MLflow refuses these names only after training; '@' would break models:/NAME@champion.
+    (["tracking.register_model=team/digits"], r"tracking\.register_model='team/digits' is not allowed: null or a "
+                                              r"name without '/', ':' or '@'"),
+    (["tracking.register_model='digits@v2'"], r"tracking\.register_model='digits@v2' is not allowed"),
+    (["tracking.champion_metric=test_accuracy"], r"tracking\.champion_metric='test_accuracy' is not allowed: one of "
+                                                 r"'best_val_accuracy', 'val_accuracy', 'val_loss'"),
 ]
 
 

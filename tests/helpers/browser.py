@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -33,19 +33,21 @@ TABLE_CELLS_JS = """() => {
 
 
 @contextlib.contextmanager
-def serving(command: List[str], cwd: Path, url: str, log: Path, timeout: float = 240) -> Iterator[None]:
-    """Start an MLflow server or UI, wait until it answers /health, and stop it afterwards."""
+def serving(command: List[str], cwd: Path, url: str, log: Path, timeout: float = 240,
+            env: Optional[Dict[str, str]] = None, health: str = "/health") -> Iterator[None]:
+    """Start a server (MLflow's UI or tracking server, or a model's scoring server: ``health="/ping"``), wait
+    until ``health`` answers 200, and stop it and its children afterwards."""
     server = subprocess.Popen(command, cwd=cwd, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+                              start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if urllib.request.urlopen(f"{url}/health", timeout=5).read() == b"OK":
+                if urllib.request.urlopen(f"{url}{health}", timeout=5).status == 200:
                     break
             except OSError:
                 pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-5000:]
             time.sleep(1)
         yield
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 
 import pytest
 from helpers.browser import SCREENSHOTS, chromium_page, keep_screenshot, serving, table_rows
@@ -83,6 +84,14 @@ def test_a_depth_sweep_opens_in_the_mlflow_ui_on_its_comparison(tmp_path, tmp_st
         parent_page = page.inner_text("body")
         keep_screenshot(page, "mlflow_ui_parent_verdict.png")
 
+        # The experiment's Models page: every run's LoggedModel, its validation metric, the champion registered.
+        page.goto(f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/models"
+                  "?workflowType=machine_learning")
+        page.locator(".ag-row").nth(len(children) - 1).wait_for(timeout=120_000)
+        page.wait_for_timeout(1000)
+        models = table_rows(page)
+        keep_screenshot(page, "mlflow_ui_models.png")
+
     assert box is not None and box["x"] + box["width"] <= 1440 * 0.75  # left of the panel's quarter
     assert verdict.startswith("test_accuracy on this test set: ") and verdict in parent_page
     assert f"{children[0].data.tags['resnet_lab.group']} vs " in parent_page or "pairs resolved" in verdict
@@ -93,7 +102,22 @@ def test_a_depth_sweep_opens_in_the_mlflow_ui_on_its_comparison(tmp_path, tmp_st
         assert row[DEPTH] == child.data.params["arch.depth"]
         assert float(row[ACCURACY]) == pytest.approx(child.data.metrics["test_accuracy"])
         assert "synthetic (" in row[DATASET] and "Train" in row[DATASET]
-        assert row[MODELS] == "pyfunc"
+        assert row[MODELS] == "model"  # the run's LoggedModel, by name
+    val_accuracy = {child.info.run_name: child.data.metrics["best_val_accuracy"] for child in children}
+    assert sorted(row["source_run_id"] for row in models) == sorted(val_accuracy)
+    for row in models:
+        assert row["status"] == "Ready" and row["name"].endswith("model")
+        (metric,) = [value for column, value in row.items() if "best_val_accuracy" in column]
+        assert float(metric) == pytest.approx(val_accuracy[row["source_run_id"]], abs=1e-4)
+    (champion,) = [row for row in models if row["registered_models"] != "-"]
+    assert champion["registered_models"].split() == ["depth-ui-debug", "v1"]  # a tiny sweep's own name
+    group_of = {child.info.run_name: child.data.tags["resnet_lab.group"] for child in children}
+    means = {g: statistics.fmean(v for n, v in val_accuracy.items() if group_of[n] == g) for g in group_of.values()}
+    winner = champion["source_run_id"]  # by validation: the best group's best run
+    assert means[group_of[winner]] == max(means.values())
+    assert val_accuracy[winner] == max(v for n, v in val_accuracy.items() if group_of[n] == group_of[winner])
+    assert "champion: version 1 of 'depth-ui-debug'" in result.stdout
+
     groups = [row for row in rows if "Group:" in (row.get(NAME) or "")]
     assert len(groups) == 2 and all("(average)" in g[ACCURACY] for g in groups)  # the repeats, and their mean
     assert "Overview" not in nav and "Runs" in nav  # model training, not the GenAI overview

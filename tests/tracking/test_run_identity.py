@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import mlflow.artifacts
 from helpers.configs import TINY, compose_config
 from helpers.processes import run_cli
 from helpers.stores import store
@@ -71,7 +72,9 @@ def test_environment_variables_and_secrets_never_reach_params_tags_or_artifacts(
     assert len(run.data.params) > 20 and recorded
     assert not [item for item in recorded if "SECRET" in str(item)]
     folder = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / "artifacts")))
-    files = [p for p in folder.rglob("*") if p.is_file()]
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    copy = mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location, dst_path=str(tmp_path / "model"))
+    files = [p for p in [*folder.rglob("*"), *Path(copy).rglob("*")] if p.is_file()]
     assert {"config.yaml", "overrides.txt", "model_summary.txt", "model.keras"} <= {p.name for p in files}
     assert not [p for p in files if b"SECRET" in p.read_bytes()]
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "pass-SECRET-2"  # the test really set them

@@ -20,3 +20,6 @@ RUN_STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")  # MLflo
 BENCH_FORMATS = ("text", "json")
 BENCH_BASELINES = ("seed", "raw_fit", "other_xla")  # the seed's subclassed model; model.fit without the
 # framework; the same model compiled with the other XLA choice
+# What a sweep's champion is chosen by: validation metrics only, so that the test set stays a test.
+CHAMPION_METRICS = ("best_val_accuracy", "val_accuracy", "val_loss")
+REGISTRY_NAME_FORBIDDEN = ("/", ":", "@")  # MLflow refuses '/' and ':'; '@' would break models:/NAME@champion

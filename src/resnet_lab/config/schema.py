@@ -96,8 +96,12 @@ class TrackingConfig:
     uri: Optional[str] = None  # None: sqlite mlflow.db in the launch directory
     experiment: str = "resnet-lab"
     run_name: Optional[str] = None  # None: the preset and the overrides, e.g. resnet34-lr0.1-bs128
-    log_model: bool = True  # log the trained network as the run's MLflow Model (model/, with model.keras)
-    register_model: Optional[str] = None  # also register each trained model as a version of this name
+    log_model: bool = True  # log the trained network as the run's LoggedModel (MLmodel, model.keras, code/)
+    # A single run: register its model as a new version of this name. A sweep registers only its champion,
+    # under this name (None: the experiment's name; "<name>-debug" for a debug=tiny sweep).
+    register_model: Optional[str] = None
+    champion: bool = True  # a sweep's end registers its best run (by champion_metric) with the alias `champion`
+    champion_metric: str = "best_val_accuracy"  # validation, never test: the test set stays a test
     system_metrics: bool = False  # log MLflow's system metrics (CPU, memory, GPU where present) while training
     skip_finished: bool = False  # skip a run whose identical config (same config hash) already FINISHED
 

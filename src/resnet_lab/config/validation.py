@@ -22,9 +22,22 @@ def validate_train_config(cfg: Any, schema: type = TrainAppConfig) -> None:
     validate_optimizer(cfg.optimizer)
     validate_schedule(cfg.schedule)
     validate_trainer(cfg.trainer)
+    validate_registry(cfg.tracking)
     if cfg.trainer.resume and not cfg.tracking.enabled:
         raise ConfigError("trainer.resume", True, "false while tracking.enabled=false: the MLflow run says where "
                           "its checkpoint is")
+
+
+def validate_registry(tracking: Any) -> None:
+    """A registry name MLflow would refuse after training, refused before it; ``@`` would break the
+    ``models:/NAME@champion`` URI."""
+    name = tracking.register_model
+    if name is not None and (not str(name).strip() or str(name) != str(name).strip()
+                             or any(c in str(name) for c in choices.REGISTRY_NAME_FORBIDDEN)):
+        raise ConfigError("tracking.register_model", name,
+                          "null or a name without '/', ':' or '@' and without spaces at its ends (MLflow's "
+                          "registry refuses '/' and ':'; '@' would break models:/NAME@champion)")
+    require_choice("tracking.champion_metric", tracking.champion_metric, choices.CHAMPION_METRICS)
 
 
 def validate_describe_config(cfg: Any) -> None:

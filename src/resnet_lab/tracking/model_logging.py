@@ -1,24 +1,32 @@
-"""The trained network as an MLflow Model: the runs table's Models column, ``mlflow.pyfunc.load_model``,
-and the Model Registry.
+"""The trained network as an MLflow 3 LoggedModel: the experiment's Models page, ``mlflow.pyfunc.load_model``,
+``search_logged_models`` and the Model Registry.
 
-The run's ``model/`` folder holds the plain Keras file ``model.keras`` (``keras.saving.load_model`` reads
-it as before) and beside it the MLflow Model around it: ``MLmodel`` with the signature (images in,
-logits out), an input example and the requirements. ``mlflow.pyfunc.load_model("runs:/<id>/model")``
+Each run's network is a LoggedModel named ``model``, linked to its run as an output and holding the run's
+final metrics. Its artifacts are the plain Keras file ``model.keras`` at the top (``keras.saving.load_model``
+reads it as before) and the MLflow Model around it: ``MLmodel`` with the signature (images in, logits out),
+an input example, the requirements, and the project's own code under ``code/`` so that the model loads
+where resnet-lab is not installed (``mlflow models serve`` builds its environment from PyPI, where the
+project is not published). ``mlflow.pyfunc.load_model("runs:/<id>/model")`` or ``"models:/<model_id>"``
 loads it through this module, which registers the project's layers first.
+
+Everything here uses ``MlflowClient``'s public calls: the project holds runs through a client, never as
+MLflow's active run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 
 KERAS_FILE = "model.keras"
-ARTIFACT_PATH = "model"
+ARTIFACT_PATH = "model"  # the LoggedModel's name: ``runs:/<run id>/model`` finds it
 EXAMPLE_IMAGES = 2  # images in the input example: enough to show the shape, small in the artifact store
+MODEL_TYPE = "keras-resnet"
 
 
 class KerasNetwork:
@@ -27,6 +35,7 @@ class KerasNetwork:
     def __init__(self, path: str) -> None:
         import keras
 
+        import resnet_lab.data.augment  # noqa: F401 - registers the augmentation layers with Keras
         import resnet_lab.model.layers  # noqa: F401 - registers the project's layers with Keras
 
         self.network = keras.saving.load_model(path, compile=False)
@@ -42,12 +51,13 @@ def _load_pyfunc(data_path: str) -> KerasNetwork:
 
 
 def requirements() -> List[str]:
-    """What loading the model needs, pinned to what trained it (given, so MLflow need not guess them)."""
+    """What loading the model needs, pinned to what trained it. The project itself travels as code
+    (``code/resnet_lab``), so only published packages are named."""
     from importlib.metadata import PackageNotFoundError, version
 
     import keras
 
-    wanted = ["resnet-lab", "keras", "numpy", "mlflow", keras.backend.backend()]
+    wanted = ["mlflow", "keras", "numpy", keras.backend.backend()]
     pinned = []
     for name in wanted:
         try:
@@ -57,7 +67,18 @@ def requirements() -> List[str]:
     return pinned
 
 
-def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path) -> Any:
+def _project_code(into: Path) -> Path:
+    """A copy of the ``resnet_lab`` package without caches or bundled configs: the code the model loads with."""
+    import resnet_lab
+
+    source = Path(resnet_lab.__file__).parent
+    target = into / "resnet_lab"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "conf", "experiments"))
+    return target
+
+
+def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path,
+                      model_id: Optional[str] = None, run_id: Optional[str] = None) -> Any:
     """Write the MLflow Model of ``network`` into ``folder`` (new), with ``model.keras`` at its top;
     returns its ``MLmodel`` description."""
     import mlflow.pyfunc
@@ -69,6 +90,7 @@ def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path) ->
         example = np.asarray(example_images[:EXAMPLE_IMAGES], dtype="float32")
         logits = np.asarray(network.predict(example, verbose=0))
         mlflow.pyfunc.save_model(str(folder), loader_module=__name__, data_path=str(keras_file),
+                                 code_paths=[str(_project_code(Path(tmp)))],
                                  signature=infer_signature(example, logits), input_example=example,
                                  pip_requirements=requirements())
     # MLflow copied the file into data/; put it where plain Keras users find it, and point MLmodel there.
@@ -76,34 +98,67 @@ def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path) ->
     shutil.rmtree(folder / "data")
     mlmodel = Model.load(str(folder / "MLmodel"))
     mlmodel.flavors["python_function"]["data"] = KERAS_FILE
+    mlmodel.model_id, mlmodel.run_id, mlmodel.artifact_path = model_id, run_id, ARTIFACT_PATH
     mlmodel.save(str(folder / "MLmodel"))
     return mlmodel
 
 
-def log_mlflow_model(run: Any, network: Any, example_images: np.ndarray, keep_in: Optional[Path] = None) -> None:
-    """Log the network as the run's MLflow Model at ``model/`` (and keep ``model.keras`` in ``keep_in``)."""
+@contextlib.contextmanager
+def logged_model(run: Any, params: Mapping[str, Any], step: int) -> Iterator[str]:
+    """A LoggedModel of ``run``, linked to it as its output at ``step``; yields its id. It ends READY,
+    or FAILED if the block raises (a half-uploaded model is never offered as usable)."""
+    from mlflow.entities import LoggedModelOutput
+
+    client = run.client
+    experiment = client.get_run(run.run_id).info.experiment_id
+    model = client.create_logged_model(experiment, name=ARTIFACT_PATH, source_run_id=run.run_id,
+                                       params={k: str(v) for k, v in params.items()}, model_type=MODEL_TYPE)
+    try:
+        client.log_outputs(run.run_id, [LoggedModelOutput(model.model_id, step)])
+        yield model.model_id
+    except BaseException:
+        client.finalize_logged_model(model.model_id, "FAILED")
+        raise
+    client.finalize_logged_model(model.model_id, "READY")
+
+
+def upload_network(run: Any, model_id: str, network: Any, example_images: np.ndarray,
+                   keep_in: Optional[Path] = None) -> None:
+    """Write the network's MLflow Model into the LoggedModel's artifacts (and ``model.keras`` into ``keep_in``)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / ARTIFACT_PATH
-        mlmodel = save_mlflow_model(network, example_images, folder)
-        run.client.log_artifacts(run.run_id, str(folder), ARTIFACT_PATH)
-        mlmodel.run_id, mlmodel.artifact_path = run.run_id, ARTIFACT_PATH
-        # The tag the runs table's Models column reads; MLflow records it through a private method, so a
-        # release without it leaves only that column empty.
-        record = getattr(run.client, "_record_logged_model", None)
-        if record is not None:
-            record(run.run_id, mlmodel)
+        save_mlflow_model(network, example_images, folder, model_id=model_id, run_id=run.run_id)
+        run.client.log_model_artifacts(model_id, str(folder))
         if keep_in is not None:
             keep_in.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / KERAS_FILE, keep_in / KERAS_FILE)
 
 
-def register(client: Any, run_id: str, artifact_uri: str, name: str) -> Any:
-    """A new version of registered model ``name`` (created if need be) from the run's MLflow Model."""
+def model_params(params: Mapping[str, str]) -> Dict[str, str]:
+    """The run's parameters a reader of the Models page compares models by."""
+    keys = ("model.name", "arch.depth", "arch.params_total", "model.block.kind", "data.name", "seed")
+    return {k: params[k] for k in keys if k in params}
+
+
+def register(client: Any, model_id: str, run_id: str, name: str, tags: Optional[Mapping[str, Any]] = None) -> Any:
+    """A new version of registered model ``name`` (created if need be) from a LoggedModel, listed on the
+    LoggedModel too (the Models page's "Registered models" column reads that tag)."""
+    import json
+
     from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
     try:
         client.create_registered_model(name)
     except MlflowException as exc:
         if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
             raise
-    return client.create_model_version(name, source=f"{artifact_uri}/{ARTIFACT_PATH}", run_id=run_id)
+    model = client.get_logged_model(model_id)
+    # The source is the LoggedModel's own location: a ``models:/<id>`` source makes MLflow's SQL registry look
+    # the model up in the process's global tracking URI instead of this client's.
+    version = client.create_model_version(name, source=model.artifact_location, run_id=run_id, model_id=model_id,
+                                          tags={k: str(v) for k, v in (tags or {}).items()})
+    listed = json.loads(model.tags.get(MLFLOW_MODEL_VERSIONS) or "[]")
+    listed.append({"name": version.name, "version": version.version})
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(listed)})
+    return version

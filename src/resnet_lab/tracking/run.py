@@ -63,13 +63,14 @@ class Run:
             self.client.log_batch(self.run_id, tags=items)
 
     @uninterrupted
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int, model_id: Optional[str] = None) -> None:
+        """``model_id``: the metrics are also the LoggedModel's (its row on the Models page shows them)."""
         import time
 
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        items = [Metric(k, float(v), now, step, model_id=model_id) for k, v in metrics.items()]
         if items:
             self.client.log_batch(self.run_id, metrics=items)
 
