@@ -102,7 +102,8 @@ def test_a_depth_sweep_opens_in_the_mlflow_ui_on_its_comparison(tmp_path, tmp_st
         assert row[DEPTH] == child.data.params["arch.depth"]
         assert float(row[ACCURACY]) == pytest.approx(child.data.metrics["test_accuracy"])
         assert "synthetic (" in row[DATASET] and "Train" in row[DATASET]
-        assert row[MODELS] == "model"  # the run's LoggedModel, by name
+        # The run's LoggedModel by name; MLflow 3.18 shows the champion's registered version instead.
+        assert row[MODELS].split() in (["model"], ["depth-ui-debug", "v1"])
     val_accuracy = {child.info.run_name: child.data.metrics["best_val_accuracy"] for child in children}
     assert sorted(row["source_run_id"] for row in models) == sorted(val_accuracy)
     for row in models:
