@@ -10,12 +10,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from helpers.archives import UNOFFICIAL, write_cifar
 from helpers.configs import compose_config
 from omegaconf import OmegaConf
 
 from resnet_lab.data import load_splits
 from resnet_lab.data.augment import with_augmentation
-from resnet_lab.model.inputs import INPUT_NORMALIZE, InputNormalization
+from resnet_lab.model.inputs import INPUT_NORMALIZE, InputNormalization, normalization_of
+from resnet_lab.train import train
 from resnet_lab.training.build import Recipe
 from resnet_lab.training.checkpoints import load_variables, save_variables, training_variables
 
@@ -72,3 +74,22 @@ def test_a_checkpoint_from_before_raw_inputs_loads_and_predicts_the_same(tmp_pat
     standardized = ((raw - np.array(splits.channel_mean)) / np.array(splits.channel_std)).astype("float32")
     np.testing.assert_allclose(new.network.predict(raw, verbose=0), old.network.predict(standardized, verbose=0),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_uint8_cifar_trains_with_augmentation_and_its_model_takes_the_stored_pixels(tmp_path):
+    """CIFAR stays uint8 in memory and in the input pipeline; the saved network carries the training
+    split's statistics and gives the same logits for the uint8 pixels as for them in float32."""
+    write_cifar(tmp_path, "cifar10")
+    overrides = ["debug=tiny", "data=cifar10", f"data.path={tmp_path}", "data.image_shape=[32,32,3]",
+                 "data.num_classes=10", "data.augment.cutout=8", UNOFFICIAL, "trainer.epochs=1", "trainer.verbose=0",
+                 "tracking.enabled=false"]
+    cfg = compose_config("train", overrides)
+    metrics = train(cfg, output_dir=tmp_path / "out")
+    assert np.isfinite(metrics["loss"])
+    splits = load_splits(cfg.data)
+    assert splits.x_train.dtype == np.uint8
+    network = keras.saving.load_model(tmp_path / "out" / "model.keras")
+    np.testing.assert_allclose(normalization_of(network).mean, splits.channel_mean, rtol=1e-12)
+    np.testing.assert_allclose(normalization_of(network).std, splits.channel_std, rtol=1e-6)
+    np.testing.assert_allclose(network.predict(splits.x_test, verbose=0),
+                               network.predict(splits.x_test.astype("float32"), verbose=0), rtol=1e-6, atol=1e-6)
