@@ -125,7 +125,8 @@ def _images(cfg: DictConfig):
     splits = load_splits(cfg.data)
     needed = cfg.trainer.batch_size * max(cfg.bench.steps, cfg.bench.warmup_steps)
     index = np.arange(needed) % len(splits.y_train)
-    return splits.x_train[index], splits.y_train[index], splits
+    # float32 raw values: the seed's subclassed network (a baseline) has no float32 input to cast uint8 pixels.
+    return splits.x_train[index].astype(np.float32), splits.y_train[index], splits
 
 
 def _baseline(name: str, cfg: DictConfig, build: Callable[[Setting], Any], setting: Setting, framework_model: Any,

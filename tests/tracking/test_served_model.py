@@ -80,3 +80,21 @@ def test_a_fresh_process_scores_the_raw_test_split_at_the_runs_test_accuracy(tmp
     assert scored["dtype"] == "float32" and scored["shape"] == [-1, 8, 8, 1]
     assert scored["status"] == 200 and scored["served"] == scored["direct"]
     assert "Shape of input (2, 9, 9, 1) does not match expected shape (-1, 8, 8, 1)" in scored["wrong_shape"]
+
+
+def test_a_model_logged_before_raw_inputs_keeps_taking_what_it_took(tmp_path):
+    """A model.keras saved before networks normalized their input has no input_normalize layer: it loads as
+    it did and the pyfunc wrapper passes values through untouched, so it still takes standardized images
+    (and says so through ``expected_input``); nothing guesses statistics it never had."""
+    import keras
+
+    from resnet_lab.model.inputs import expected_input
+    from resnet_lab.tracking.model_logging import KerasNetwork
+
+    inputs = keras.Input((8, 8, 1), name="image")
+    old = keras.Model(inputs, keras.layers.Dense(3, name="head_logits")(keras.layers.Flatten()(inputs)))
+    old.save(tmp_path / "model.keras")
+    loaded = KerasNetwork(str(tmp_path / "model.keras"))
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x), old.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    assert expected_input(loaded.network).startswith("preprocessed images")
