@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from helpers.configs import model_spec
 
+from resnet_lab.model.analysis import analyze
 from resnet_lab.model.builder import build_model
 from resnet_lab.model.inputs import INPUT_NORMALIZE, InputNormalization, expected_input, normalization_of
 
@@ -29,6 +30,10 @@ def test_the_input_layer_adds_no_weights_and_standardizes_what_the_data_set_stor
     assert len(normalizing.weights) == len(plain.weights)
     assert len(normalizing.non_trainable_weights) == len(plain.non_trainable_weights)  # no mean/variance variables
     assert normalizing.get_layer(INPUT_NORMALIZE).weights == []
+    # What a run reports of its network (arch.*) is what describe and the zoo report without the layer.
+    with_layer, without = analyze(normalizing), analyze(plain)
+    assert (with_layer.depth, with_layer.flops, with_layer.activation_bytes, with_layer.params_total) == \
+        (without.depth, without.flops, without.activation_bytes, without.params_total)
 
     normalizing.set_weights(plain.get_weights())  # weight lists line up one to one
     x = raw_images()

@@ -76,18 +76,22 @@ def test_a_checkpoint_from_before_raw_inputs_loads_and_predicts_the_same(tmp_pat
                                rtol=1e-4, atol=1e-4)
 
 
-def test_uint8_cifar_trains_with_augmentation_and_its_model_takes_the_stored_pixels(tmp_path):
+@pytest.mark.parametrize("normalize", [True, False])
+def test_uint8_cifar_trains_with_augmentation_and_its_model_takes_the_stored_pixels(tmp_path, normalize):
     """CIFAR stays uint8 in memory and in the input pipeline; the saved network carries the training
-    split's statistics and gives the same logits for the uint8 pixels as for them in float32."""
+    split's statistics (with data.normalize=false: 0 and 255, a plain scaling to 0..1) and gives the same
+    logits for the uint8 pixels as for them in float32."""
     write_cifar(tmp_path, "cifar10")
     overrides = ["debug=tiny", "data=cifar10", f"data.path={tmp_path}", "data.image_shape=[32,32,3]",
                  "data.num_classes=10", "data.augment.cutout=8", UNOFFICIAL, "trainer.epochs=1", "trainer.verbose=0",
-                 "tracking.enabled=false"]
+                 "tracking.enabled=false", f"data.normalize={str(normalize).lower()}"]
     cfg = compose_config("train", overrides)
     metrics = train(cfg, output_dir=tmp_path / "out")
     assert np.isfinite(metrics["loss"])
     splits = load_splits(cfg.data)
     assert splits.x_train.dtype == np.uint8
+    if not normalize:
+        assert splits.channel_mean == (0.0,) * 3 and splits.channel_std == (255.0,) * 3
     network = keras.saving.load_model(tmp_path / "out" / "model.keras")
     np.testing.assert_allclose(normalization_of(network).mean, splits.channel_mean, rtol=1e-12)
     np.testing.assert_allclose(normalization_of(network).std, splits.channel_std, rtol=1e-6)
