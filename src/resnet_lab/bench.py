@@ -67,10 +67,12 @@ def bench(cfg: DictConfig) -> Dict[str, Any]:
     from resnet_lab.training.build import Recipe
 
     seed_everything(cfg.seed)
-    x, y, num_classes = _images(cfg)
+    x, y, splits = _images(cfg)
+    num_classes = splits.num_classes
     spec = OmegaConf.to_object(cfg.model)
-    # In-memory images, no augmentation: the network alone, built and compiled as a run builds it.
-    recipe = Recipe.of(cfg, spec, x.shape[1:], num_classes, cfg.bench.steps, augment=False)
+    # In-memory images, no augmentation: the network alone (its input normalization included), built and
+    # compiled as a run builds it.
+    recipe = Recipe.of(cfg, spec, x.shape[1:], num_classes, cfg.bench.steps, augment=False, splits=splits)
 
     def build(setting: Setting) -> Any:
         return recipe.build(setting.precision, setting.jit_compile).model
@@ -117,13 +119,14 @@ def _metric_name(measurement: Measurement) -> str:
 
 
 def _images(cfg: DictConfig):
-    """Enough training images for the longest fit, cycling the data set's training split."""
+    """Enough training images for the longest fit, cycling the data set's training split (and the splits)."""
     from resnet_lab.data import load_splits
 
     splits = load_splits(cfg.data)
     needed = cfg.trainer.batch_size * max(cfg.bench.steps, cfg.bench.warmup_steps)
     index = np.arange(needed) % len(splits.y_train)
-    return splits.x_train[index], splits.y_train[index], splits.num_classes
+    # float32 raw values: the seed's subclassed network (a baseline) has no float32 input to cast uint8 pixels.
+    return splits.x_train[index].astype(np.float32), splits.y_train[index], splits
 
 
 def _baseline(name: str, cfg: DictConfig, build: Callable[[Setting], Any], setting: Setting, framework_model: Any,

@@ -238,7 +238,7 @@ def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -
     batches = math.ceil(len(splits.y_train) / trainer.batch_size)
     steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
     epochs_left = trainer.epochs - (prepared.state.epochs_done if prepared.state is not None else 0)
-    recipe = Recipe.of(cfg, context.spec, splits.image_shape, splits.num_classes, steps_per_epoch)
+    recipe = Recipe.of(cfg, context.spec, splits.image_shape, splits.num_classes, steps_per_epoch, splits=splits)
 
     def build(setting: Setting) -> Built:
         network, model = recipe.build(setting.precision, setting.jit_compile)

@@ -15,14 +15,19 @@ from resnet_lab.data import load_splits
 from resnet_lab.errors import DataError
 
 
-def test_digits_split_is_stratified_fixed_and_normalized_from_training_data():
+def test_digits_split_is_stratified_fixed_raw_and_carries_training_statistics():
     data = compose_config("train").data
     a, b = load_splits(data), load_splits(data)
     assert a.sizes() == {"train": 1257, "val": 180, "test": 360}  # 1,797 real images
     np.testing.assert_array_equal(a.y_test, b.y_test)
     np.testing.assert_array_equal(a.x_train, b.x_train)
     assert a.image_shape == (8, 8, 1) and a.x_train.dtype == np.float32
-    assert abs(a.x_train.mean()) < 1e-5 and abs(a.x_train.std() - 1) < 1e-3
+    # As scikit-learn ships them: whole numbers 0..16, never scaled or standardized.
+    assert a.x_test.min() == 0 and a.x_test.max() == 16 and np.array_equal(a.x_test, np.round(a.x_test))
+    assert a.pixel_max == 16.0
+    # The statistics the network standardizes with: the training split's only, in float64.
+    assert a.channel_mean == pytest.approx((a.x_train.astype(np.float64).mean(),), rel=1e-12)
+    assert a.channel_std == pytest.approx((a.x_train.astype(np.float64).std(),), rel=1e-12)
     for labels in (a.y_train, a.y_val, a.y_test):  # every class in proportion in every split
         counts = np.bincount(labels, minlength=10) / len(labels)
         assert counts.min() > 0.08 and counts.max() < 0.12
@@ -67,14 +72,28 @@ def test_cifar_loads_from_the_official_archive_and_from_its_folder(tmp_path, nam
     assert splits.num_classes == classes
 
 
-def test_cifar_pixels_are_laid_out_as_three_planes(tmp_path):
+def test_cifar_pixels_are_laid_out_as_three_planes_and_kept_as_uint8(tmp_path):
     write_cifar(tmp_path, "cifar10")
     data = compose_config("train", ["data=cifar10", f"data.path={tmp_path}", "data.normalize=false", UNOFFICIAL]).data
     splits = load_splits(data)
     with tarfile.open(tmp_path / "cifar-10-python.tar.gz") as tar:
         raw = pickle.load(tar.extractfile("cifar-10-batches-py/test_batch"), encoding="bytes")
     first = raw[b"data"][0]
-    np.testing.assert_allclose(splits.x_test[0, 0, 0], [first[0] / 255, first[1024] / 255, first[2048] / 255])
+    assert splits.x_train.dtype == splits.x_test.dtype == np.uint8  # a quarter of a float32 copy's memory
+    np.testing.assert_array_equal(splits.x_test[0, 0, 0], [first[0], first[1024], first[2048]])
+    # data.normalize=false: the network only scales 0..255 to 0..1, as the loader did before.
+    assert splits.channel_mean == (0.0, 0.0, 0.0) and splits.channel_std == (255.0, 255.0, 255.0)
+
+
+def test_channel_statistics_in_chunks_match_numpy_and_spare_constant_channels():
+    from resnet_lab.data.splits import channel_statistics
+
+    x = np.random.default_rng(0).integers(0, 256, size=(50, 4, 4, 3), dtype=np.uint8)
+    x[..., 2] = 7  # a constant channel: sd 1, so that it divides by nothing
+    mean, std = channel_statistics(x, chunk=8)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2), dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(std[:2], x[..., :2].std(axis=(0, 1, 2), dtype=np.float64), rtol=1e-12)
+    assert std[2] == 1.0
 
 
 def test_missing_cifar_says_where_to_put_the_file(tmp_path):

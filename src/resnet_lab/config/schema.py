@@ -35,7 +35,7 @@ class DataConfig:
     val_fraction: float = 0.1  # share of the training data held out for validation
     test_fraction: float = 0.2  # share held out for test where the set has no official test split
     split_seed: int = 0  # fixed, so every run sees the same split whatever `seed` is
-    normalize: bool = True  # per-channel standardization from training statistics
+    normalize: bool = True  # the network standardizes per channel with training statistics (false: scales to 0..1)
     train_size: int = 2048  # synthetic only
     val_size: int = 256  # synthetic only
     test_size: int = 512  # synthetic only

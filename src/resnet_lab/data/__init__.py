@@ -15,14 +15,15 @@ if TYPE_CHECKING:
 
 
 def load_splits(data: Any) -> Splits:
-    """Load the data set that ``data`` (a ``DataConfig``) names, check it against the config, normalize."""
-    from resnet_lab.data.splits import check_against_config, standardize
+    """Load the data set that ``data`` (a ``DataConfig``) names, as it stores its images, check it against
+    the config, and record the per-channel statistics the network's input layer normalizes with."""
+    from resnet_lab.data.splits import check_against_config, set_input_statistics
 
     if data.name not in LOADERS:  # validation lists the names; this guards callers that skip it
         raise ValueError(f"unknown data set {data.name!r}")
     splits = LOADERS[data.name](data)
     check_against_config(splits, data.image_shape, data.num_classes, data.name)
-    return standardize(splits) if data.normalize else splits
+    return set_input_statistics(splits, data.normalize)
 
 
 __all__ = ["load_splits"]

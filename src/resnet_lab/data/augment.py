@@ -88,16 +88,25 @@ def augmentation_layers(augment: Any) -> List[keras.layers.Layer]:
     return found
 
 
-def with_augmentation(model: keras.Model, augment: Any) -> keras.Model:
-    """``model`` behind the augmentation layers (the same model when there are none).
+def with_augmentation(model: keras.Model, augment: Any, after: Optional[str] = None) -> keras.Model:
+    """``model`` with the augmentation layers in front of it (the same model when there are none).
 
-    The wrapped network keeps its weights and layer names, so it can be saved on its own for inference.
+    ``after`` names a layer at the model's input that comes before augmentation (the network's input
+    normalization, ``model/inputs.py``): augmentation then works on standardized images, so padding and
+    cutout fill with zeros, the channel mean, as they did when the data pipeline standardized. The
+    model's own layers, weights and names are shared, not copied: training it trains ``model``, which is
+    saved on its own for inference.
     """
     layers = augmentation_layers(augment)
     if not layers:
         return model
     inputs = keras.Input(shape=model.input_shape[1:], name="image")
-    x = inputs
+    x, rest = inputs, model
+    if after is not None and after in {layer.name for layer in model.layers}:
+        first = model.get_layer(after)
+        x = first(x)
+        # The layers behind ``first``, as one model over its output (Keras clones only the input node).
+        rest = keras.Model(first.output, model.output, name=f"{model.name}_body")
     for layer in layers:
         x = layer(x)
-    return keras.Model(inputs, model(x), name=f"{model.name}_training")
+    return keras.Model(inputs, rest(x), name=f"{model.name}_training")

@@ -66,7 +66,7 @@ def load_cifar_splits(name: str, path: Optional[str], val_fraction: float, split
     class_names = [n.decode() for n in meta.get(layout.names_key, [])]
     (x_train, y_train), (x_val, y_val) = stratified_split(x_all, y_all, val_fraction, split_seed, "data.val_fraction")
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test,
-                  num_classes=len(class_names) or int(y_all.max()) + 1, class_names=class_names)
+                  num_classes=len(class_names) or int(y_all.max()) + 1, class_names=class_names, pixel_max=255.0)
 
 
 def _locate(layout: CifarLayout, path: Optional[str], download: bool) -> Path:
@@ -121,6 +121,7 @@ def _batch(files: Dict[str, bytes], member: str, layout: CifarLayout):
         raise DataError(f"the CIFAR file '{member}' has no {exc.args[0]!r} entry") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise DataError(f"the CIFAR file '{member}' holds data of shape {data.shape}; expected (n, 3072)")
-    # Rows are three 32x32 planes (R, G, B); the models want height, width, channels.
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 255.0
+    # Rows are three 32x32 planes (R, G, B); the models want height, width, channels. The values stay the
+    # archive's uint8 0..255: the network scales them (a quarter of the memory of a float32 copy).
+    images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return images, labels

@@ -11,7 +11,7 @@ def load_digits_splits(val_fraction: float, test_fraction: float, split_seed: in
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]  # pixel values 0..16 -> 0..1
+    x = digits.images.astype(np.float32)[..., np.newaxis]  # as scikit-learn ships them: whole numbers 0..16
     y = digits.target.astype(np.int32)
     (x_rest, y_rest), (x_test, y_test) = stratified_split(x, y, test_fraction, split_seed, "data.test_fraction")
     # val_fraction is a share of the whole set, like test_fraction, so the two read alike.
@@ -19,4 +19,4 @@ def load_digits_splits(val_fraction: float, test_fraction: float, split_seed: in
         x_rest, y_rest, val_fraction / (1.0 - test_fraction), split_seed, "data.val_fraction"
     )
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes=10,
-                  class_names=[str(d) for d in range(10)])
+                  class_names=[str(d) for d in range(10)], pixel_max=16.0)

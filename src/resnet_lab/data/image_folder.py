@@ -39,7 +39,8 @@ def load_image_folder_splits(path: str, image_shape: Sequence[int], num_classes:
         (x_all, y_all), (x_test, y_test) = stratified_split(x, y, test_fraction, split_seed, "data.test_fraction")
         val_share = val_fraction / (1.0 - test_fraction)  # a share of the whole set, as for digits
     (x_train, y_train), (x_val, y_val) = stratified_split(x_all, y_all, val_share, split_seed, "data.val_fraction")
-    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes=len(classes), class_names=classes)
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes=len(classes), class_names=classes,
+                  pixel_max=255.0)
 
 
 def _classes(folder: Path, num_classes: int) -> List[str]:
@@ -82,4 +83,4 @@ def _read(folder: Path, classes: List[str], image_shape: Sequence[int]) -> Tuple
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         list(pool.map(decode, range(len(files))))  # list() re-raises the first decoding error
-    return images.astype(np.float32) / 255.0, np.asarray(labels, dtype=np.int32)
+    return images, np.asarray(labels, dtype=np.int32)  # uint8 0..255, as decoded: the network scales them

@@ -37,7 +37,8 @@ def load_mnist_like_splits(name: str, path: Optional[str], val_fraction: float, 
     x_all, y_all = _to_images(*train)
     x_test, y_test = _to_images(*test)
     (x_train, y_train), (x_val, y_val) = stratified_split(x_all, y_all, val_fraction, split_seed, "data.val_fraction")
-    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes=10, class_names=class_names)
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes=10, class_names=class_names,
+                  pixel_max=255.0)
 
 
 def _locate_mnist(path: Optional[str], download: bool) -> Path:
@@ -104,4 +105,6 @@ def _to_images(x: np.ndarray, y: np.ndarray) -> Arrays:
     if x.ndim != 3 or len(x) != len(y):
         raise DataError(f"MNIST-style images must be (n, height, width) with one label each; got {x.shape} "
                         f"images and {y.shape} labels")
-    return (x.astype(np.float32) / 255.0)[..., np.newaxis], y.astype(np.int32)
+    if x.dtype != np.uint8:
+        raise DataError(f"MNIST-style images must be uint8 (0..255), as the published files store them; got {x.dtype}")
+    return x[..., np.newaxis], y.astype(np.int32)  # the stored uint8 values: the network scales them

@@ -1,4 +1,10 @@
-"""The one shape every data set arrives in: train/val/test arrays plus their metadata."""
+"""The one shape every data set arrives in: train/val/test arrays plus their metadata.
+
+The arrays hold the images as the data set stores them (uint8 0..255 for CIFAR, MNIST, Fashion-MNIST and
+image folders; scikit-learn's 0..16 for digits), never scaled or standardized: the network does that
+itself, in its first layer, with the per-channel statistics ``channel_statistics`` computes here from the
+training split. So the trained model takes what the data set holds, and so does the MLflow Model.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from resnet_lab.errors import DataError
 
 @dataclass
 class Splits:
-    x_train: np.ndarray  # float32, (n, height, width, channels)
+    x_train: np.ndarray  # (n, height, width, channels) as stored: uint8 0..255, or float32 (digits 0..16, synthetic)
     y_train: np.ndarray  # int32 class indices
     x_val: np.ndarray
     y_val: np.ndarray
@@ -20,6 +26,11 @@ class Splits:
     y_test: np.ndarray
     num_classes: int
     class_names: List[str] = field(default_factory=list)
+    pixel_max: float = 1.0  # a full-intensity value as stored: 255 for uint8 sets, 16 for digits, 1 for synthetic
+    # What the network's input layer subtracts and divides by, per channel, in the stored units (set by
+    # ``data.load_splits``): the training split's mean and sd, or 0 and ``pixel_max`` with data.normalize=false.
+    channel_mean: Tuple[float, ...] = ()
+    channel_std: Tuple[float, ...] = ()
 
     @property
     def image_shape(self) -> Tuple[int, int, int]:
@@ -48,17 +59,34 @@ def stratified_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, k
     return (x_keep, y_keep), (x_out, y_out)
 
 
-def standardize(splits: Splits) -> Splits:
-    """Per-channel zero mean and unit variance, with statistics from the training split only."""
-    axes = tuple(range(splits.x_train.ndim - 1))
-    mean = splits.x_train.mean(axis=axes, dtype=np.float64)
-    std = splits.x_train.std(axis=axes, dtype=np.float64)
+def channel_statistics(x: np.ndarray, chunk: int = 1024) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """Per-channel mean and standard deviation of ``x`` (n, height, width, channels), in float64.
+
+    Two passes over ``chunk`` images at a time, so a uint8 CIFAR training split never has a float copy
+    (a float64 one would be 1.1 GB); a channel of one constant value gets sd 1, so it divides by nothing.
+    """
+    channels = x.shape[-1]
+    count = x.size // channels
+    total = np.zeros(channels)
+    for start in range(0, len(x), chunk):
+        total += x[start:start + chunk].reshape(-1, channels).sum(axis=0, dtype=np.float64)
+    mean = total / count
+    squares = np.zeros(channels)
+    for start in range(0, len(x), chunk):
+        squares += ((x[start:start + chunk].reshape(-1, channels) - mean) ** 2).sum(axis=0)
+    std = np.sqrt(squares / count)
     std = np.where(std > 0, std, 1.0)
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
-    def apply(x: np.ndarray) -> np.ndarray:
-        return ((x - mean) / std).astype(np.float32)
 
-    splits.x_train, splits.x_val, splits.x_test = apply(splits.x_train), apply(splits.x_val), apply(splits.x_test)
+def set_input_statistics(splits: Splits, normalize: bool) -> Splits:
+    """Record what the network subtracts and divides by: the training split's per-channel mean and sd
+    (``data.normalize``), else 0 and ``pixel_max``, which scales the images to 0..1 as before raw inputs."""
+    if normalize:
+        splits.channel_mean, splits.channel_std = channel_statistics(splits.x_train)
+    else:
+        channels = splits.image_shape[-1]
+        splits.channel_mean, splits.channel_std = (0.0,) * channels, (float(splits.pixel_max),) * channels
     return splits
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 import keras
 import numpy as np
 
+from resnet_lab.model.inputs import INPUT_NORMALIZE, expected_input
 from resnet_lab.model.plan import BlockSpec, block_plan, stage_name
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class ModelReport:
     stages: List[StageReport] = field(default_factory=list)
     stem: str = ""
     block: str = ""
+    input: str = ""  # what the model must be given: raw images it normalizes itself, or preprocessed ones
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -53,6 +55,7 @@ class ModelReport:
         return "\n".join([
             f"{self.name}  (stem={self.stem}, block={self.block})",
             f"  input {_shape(self.input_shape)} -> output {_shape(self.output_shape)}",
+            *([f"  takes {self.input}"] if self.input else []),
             table,
             f"  depth            {self.depth}",
             f"  params total     {self.params_total:,}",
@@ -78,6 +81,7 @@ def analyze(model: keras.Model, spec: Optional[ModelConfig] = None) -> ModelRepo
         stages=stages(model, plan),
         stem=spec.stem.name if spec is not None else "",
         block=spec.block.type if spec is not None else "",
+        input=expected_input(model),
     )
 
 
@@ -119,8 +123,8 @@ def activation_bytes(model: keras.Model) -> int:
     """
     total = 0
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
+        if isinstance(layer, keras.layers.InputLayer) or layer.name == INPUT_NORMALIZE:
+            continue  # the images, and the images standardized: neither is a learned layer's output
         for tensor in keras.tree.flatten(layer.output):
             elements = int(np.prod([d for d in tensor.shape[1:]]))
             total += elements * np.dtype(tensor.dtype).itemsize

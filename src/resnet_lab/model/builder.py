@@ -8,6 +8,7 @@ import keras
 from keras import layers
 
 from resnet_lab.model.blocks import residual_block, stem
+from resnet_lab.model.inputs import InputNormalization
 from resnet_lab.model.layers import LayerStyle
 from resnet_lab.model.plan import block_plan, scaled_stem
 
@@ -24,11 +25,14 @@ def build_model(
     num_classes: int,
     precision: str = "fp32",
     name: Optional[str] = None,
+    normalization: Optional[InputNormalization] = None,
 ) -> keras.Model:
     """Build the network described by ``spec`` (a ``ModelConfig`` object; see ``spec.py``).
 
     The model takes ``input_shape`` images (height, width, channels) and returns
     ``num_classes`` logits, always in float32 so losses stay stable under mixed precision.
+    With ``normalization`` its first layer standardizes them (``model/inputs.py``), so it takes the
+    images as the data set stores them; without it, images already preprocessed.
     """
     style = LayerStyle(
         conv_bias=spec.conv_bias,
@@ -39,8 +43,12 @@ def build_model(
         kernel_initializer=spec.kernel_initializer,
         dtype=PRECISION_POLICIES[precision],
     )
+    if normalization is not None and len(normalization.mean) != input_shape[-1]:
+        raise ValueError(f"the input normalization has {len(normalization.mean)} channels but the images "
+                         f"{list(input_shape)} have {input_shape[-1]}")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = stem(inputs, scaled_stem(spec), style)
+    x = inputs if normalization is None else normalization.layer()(inputs)
+    x = stem(x, scaled_stem(spec), style)
     plan = block_plan(spec)
     for index, planned in enumerate(plan):
         drop = spec.drop_path_rate * index / max(1, len(plan) - 1)

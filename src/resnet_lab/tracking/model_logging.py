@@ -9,6 +9,13 @@ where resnet-lab is not installed (``mlflow models serve`` builds its environmen
 project is not published). ``mlflow.pyfunc.load_model("runs:/<id>/model")`` or ``"models:/<model_id>"``
 loads it through this module, which registers the project's layers first.
 
+The images are the data set's own values (uint8 0..255 for CIFAR, MNIST and image folders, 0..16 for
+digits): the network standardizes them itself (``model/inputs.py``). The signature declares them float32
+of shape (-1, height, width, channels), so JSON numbers sent to a served model, whole or not, arrive
+exactly (a uint8 signature would truncate 127.6 to 127 without a word), and an image of another shape
+gets MLflow's schema error before Keras sees it. From Python, pass float32 arrays (``x.astype("float32")``):
+MLflow refuses other dtypes by name.
+
 Everything here uses ``MlflowClient``'s public calls: the project holds runs through a client, never as
 MLflow's active run.
 """
@@ -41,6 +48,7 @@ class KerasNetwork:
         self.network = keras.saving.load_model(path, compile=False)
 
     def predict(self, model_input: Any, params: Optional[dict] = None) -> np.ndarray:
+        """Logits for raw images (the data set's own values), which the network standardizes itself."""
         images = np.asarray(model_input, dtype="float32")
         return np.asarray(self.network.predict(images, verbose=0))
 
@@ -87,7 +95,7 @@ def save_mlflow_model(network: Any, example_images: np.ndarray, folder: Path,
     with tempfile.TemporaryDirectory() as tmp:
         keras_file = Path(tmp) / KERAS_FILE
         network.save(keras_file)
-        example = np.asarray(example_images[:EXAMPLE_IMAGES], dtype="float32")
+        example = np.asarray(example_images[:EXAMPLE_IMAGES], dtype="float32")  # raw values, as served
         logits = np.asarray(network.predict(example, verbose=0))
         mlflow.pyfunc.save_model(str(folder), loader_module=__name__, data_path=str(keras_file),
                                  code_paths=[str(_project_code(Path(tmp)))],

@@ -27,22 +27,33 @@ class Recipe:
     num_classes: int
     steps_per_epoch: int  # what the learning-rate schedule counts in
     augment: bool = True  # False: the network alone (the benchmark feeds in-memory images)
+    # The network's input layer (``model.inputs.InputNormalization``): the data's per-channel statistics.
+    # None: a network that takes preprocessed images.
+    normalization: Any = None
 
     @classmethod
     def of(cls, cfg: Any, spec: Any, image_shape: Any, num_classes: int, steps_per_epoch: int,
-           augment: bool = True) -> "Recipe":
-        return cls(cfg, spec, tuple(int(d) for d in image_shape), int(num_classes), int(steps_per_epoch), augment)
+           augment: bool = True, splits: Any = None) -> "Recipe":
+        """``splits`` (``data.splits.Splits``) gives the statistics the network normalizes its input with."""
+        from resnet_lab.model.inputs import InputNormalization
+
+        normalization = None if splits is None else InputNormalization.of(splits.channel_mean, splits.channel_std)
+        return cls(cfg, spec, tuple(int(d) for d in image_shape), int(num_classes), int(steps_per_epoch), augment,
+                   normalization)
 
     def build(self, precision: str, jit_compile: Any) -> Compiled:
         """The model in this precision and XLA setting, from the run's seed: every build starts from the
         same weights, whichever setting it is in."""
         from resnet_lab.data.augment import with_augmentation
         from resnet_lab.model.builder import build_model
+        from resnet_lab.model.inputs import INPUT_NORMALIZE
         from resnet_lab.runtime.backend import seed_everything
         from resnet_lab.training.optim import compile_model
 
         seed_everything(self.cfg.seed, self.cfg.trainer.deterministic)
-        network = build_model(self.spec, self.image_shape, self.num_classes, precision=precision)
-        model = with_augmentation(network, self.cfg.data.augment) if self.augment else network
+        network = build_model(self.spec, self.image_shape, self.num_classes, precision=precision,
+                              normalization=self.normalization)
+        # normalize -> augment -> network: the augmentation works on standardized images, as before.
+        model = with_augmentation(network, self.cfg.data.augment, after=INPUT_NORMALIZE) if self.augment else network
         compile_model(model, self.cfg, self.num_classes, self.steps_per_epoch, precision, jit_compile)
         return Compiled(network, model)
