@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import mlflow.artifacts
 import numpy as np
 from helpers.configs import compose_config
 from helpers.stores import runs_in
@@ -63,8 +64,10 @@ def test_a_fresh_process_scores_the_raw_test_split_at_the_runs_test_accuracy(tmp
     cfg = compose_config("train", [*tiny_train_overrides, *DIGITS])
     metrics = train(cfg, output_dir=tmp_path / "out")
     client, (run,) = runs_in(tmp_path, "tests")
-    example = json.loads(Path(client.download_artifacts(run.info.run_id, "model/input_example.json",
-                                                        str(tmp_path))).read_text())
+    (model,) = client.search_logged_models([run.info.experiment_id])  # the run's LoggedModel holds the example
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=f"{model.artifact_location}/input_example.json",
+                                                 dst_path=str(tmp_path))
+    example = json.loads(Path(folder).read_text())
     example = np.asarray(example["inputs"] if isinstance(example, dict) else example)
     assert example.shape == (2, 8, 8, 1) and example.max() > 1.0  # raw digits (0..16), not scaled to 0..1
 
