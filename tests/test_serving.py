@@ -26,7 +26,7 @@ from helpers.stores import closed_port, seed_store
 
 EXPERIMENT = "served"
 CHAMPION = f"models:/{EXPERIMENT}@champion"
-pytestmark = [pytest.mark.slow, pytest.mark.serving]
+pytestmark = [pytest.mark.slow, pytest.mark.serving, pytest.mark.xdist_group("served")]  # one sweep, one worker
 
 
 @pytest.fixture(scope="module")
