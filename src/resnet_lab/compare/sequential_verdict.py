@@ -1,0 +1,81 @@
+"""The sequential verdict in the fixed-sample verdict's words and tables (``verdict.py``, ``render.py``).
+
+Each pair is shown at its latest look (the first n seeds of both groups, by seed order), with the repeated
+confidence interval of ``sequential.py`` and its sequential Holm p in place of Welch's interval and Holm p,
+so that a sweep's parent and ``resnet-lab-compare`` on it never show the fixed-sample tests, which ignore
+the repeated looks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from resnet_lab.compare.pairwise import LEVEL, Group, Pair, compare_pairs
+from resnet_lab.compare.sequential import UNRESOLVED, Decision, Design, Sequential
+from resnet_lab.compare.verdict import Verdict
+
+DESIGN_TAG = "resnet_lab.sequential_design"  # on a sequential sweep's parent: the design, as JSON
+
+
+@dataclass(frozen=True)
+class SequentialVerdict(Verdict):
+    """A ``Verdict`` whose p-values are the sequential design's (scaled to the 5% scale ``kind`` reads)."""
+
+    design: Optional[Design] = None
+
+    def lines(self) -> List[str]:
+        lines = [line.replace("Holm p", "sequential p") for line in super().lines()]
+        if lines and self.pairs and self.design is not None:
+            d = self.design
+            lines[0] = (f"{self.metric}, sequential (until_resolved): Welch's t and TOST per pair at each look, "
+                        f"{d.spending} alpha spending over looks at {', '.join(map(str, d.looks()))} seeds, Holm "
+                        f"over pairs, level {d.level:g}, margin ±{self.margin:g}; intervals are repeated "
+                        f"{100 * (1 - d.level):g}% intervals")
+        return lines
+
+    def rows(self) -> List[Dict[str, Any]]:
+        return [{**row, "sentence": row["sentence"].replace("Holm p", "sequential p")} for row in super().rows()]
+
+
+def design_json(design: Design, margin: float, metric: str, seeds: Sequence[int]) -> str:
+    return json.dumps({"first": design.first, "per_round": design.per_round, "max_seeds": design.max_seeds,
+                       "level": design.level, "spending": design.spending, "margin": margin, "metric": metric,
+                       "seeds": list(seeds)}, sort_keys=True)
+
+
+def design_from_json(text: str) -> Dict[str, Any]:
+    data = json.loads(text)
+    data["design"] = Design(data["first"], data["per_round"], data["max_seeds"], data["level"], data["spending"])
+    return data
+
+
+def sequential_verdict(values: Mapping[str, Sequence[float]], design: Design, margin: float, metric: str,
+                       train_seconds: Mapping[str, Optional[float]], decision: Optional[Decision] = None
+                       ) -> SequentialVerdict:
+    """The verdict of ``Sequential.decide`` on ``values`` (per group, in seed order), as a ``Verdict``."""
+    decision = decision or Sequential(design, margin).decide(values)
+    scale = LEVEL / design.level
+    pairs: List[Pair] = []
+    for state in decision.pairs:
+        if state.look is None:
+            continue
+        n = state.look
+        fixed = compare_pairs([Group(state.a, list(values[state.a])[:n]), Group(state.b, list(values[state.b])[:n])],
+                              metric, margin)[0]
+        estimate = replace(fixed.test_set, ci_low=_finite(state.ci_low, fixed.test_set.ci_low),
+                           ci_high=_finite(state.ci_high, fixed.test_set.ci_high),
+                           p_holm=min(1.0, state.p_different * scale), p_equal_holm=min(1.0, state.p_equal * scale))
+        if state.verdict == UNRESOLVED:  # kind() must read it as unresolved whatever the scale
+            estimate = replace(estimate, p_holm=max(estimate.p_holm, LEVEL), p_equal_holm=max(estimate.p_equal_holm,
+                                                                                               LEVEL))
+        pairs.append(replace(fixed, test_set=estimate, new_data=None,
+                             new_data_note="a sequential sweep's verdict is on the seed-level tests"))
+    single = [g for g, v in values.items() if len(v) == 1]
+    return SequentialVerdict(metric, "test_set", margin, pairs, single, dict(train_seconds), design)
+
+
+def _finite(value: float, fallback: float) -> float:
+    return value if math.isfinite(value) else fallback
