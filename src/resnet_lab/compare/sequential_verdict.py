@@ -79,3 +79,29 @@ def sequential_verdict(values: Mapping[str, Sequence[float]], design: Design, ma
 
 def _finite(value: float, fallback: float) -> float:
     return value if math.isfinite(value) else fallback
+
+
+def seed_rank(first_seeds: Sequence[int]):
+    """The sweep's seed order: round 1's seeds as given, then the later ones ascending."""
+    return lambda seed: first_seeds.index(seed) if seed in first_seeds else len(first_seeds) + seed
+
+
+def verdict_of_sweep(design_tag: str, groups: Sequence[Mapping[str, Any]], seeds: Mapping[str, Any],
+                     metric: str) -> Optional[SequentialVerdict]:
+    """``resnet-lab-compare`` on a sequential sweep's parent: its verdict recomputed from the FINISHED runs (each
+    group in seed order, one run a seed), as the sweep computed it; None when ``metric`` is not the one the sweep
+    stopped on. ``seeds`` maps a run id to its seed."""
+    design = design_from_json(design_tag)
+    if metric != design["metric"]:
+        return None
+    rank = seed_rank(design["seeds"])
+    values: Dict[str, List[float]] = {}
+    for group in groups:
+        by_seed: Dict[int, float] = {}
+        for member in group["members"]:
+            value, seed = member.get(metric), seeds.get(member["run_id"])
+            if member.get("status") == "FINISHED" and value is not None and value == value and seed is not None:
+                by_seed.setdefault(int(seed), float(value))
+        values[str(group["run"])] = [by_seed[s] for s in sorted(by_seed, key=rank)]
+    seconds = {str(g["run"]): g.get("train_seconds") for g in groups}
+    return sequential_verdict(values, design["design"], design["margin"], metric, seconds)
