@@ -24,7 +24,7 @@ class UntilResolvedSweeperConf:
     params: Optional[Dict[str, str]] = None
     seeds_per_round: Optional[int] = None  # seeds a round adds to each group of an unresolved pair (null: round 1's count)
     max_seeds: int = 30  # seeds a group at most; the design spends the whole level by then
-    max_minutes: float = 60.0  # wall time of this command; no round starts that would end after it
+    max_minutes: float = 120.0  # wall time of this command; no round starts that would end after it (round 1 always runs)
     level: float = 0.05  # the chance of any false "different" (and of any false "practically equal") over all rounds
     margin: float = 0.01  # the equivalence margin in the metric's units (0.01: one point of accuracy)
     metric: str = "test_accuracy"  # compared per seed; higher or lower, the tests are two-sided
@@ -38,7 +38,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="until_resolved", node=
 
 class UntilResolvedSweeper(Sweeper):
     def __init__(self, params: Optional[Dict[str, str]] = None, seeds_per_round: Optional[int] = None,
-                 max_seeds: int = 30, max_minutes: float = 60.0, level: float = 0.05, margin: float = 0.01,
+                 max_seeds: int = 30, max_minutes: float = 120.0, level: float = 0.05, margin: float = 0.01,
                  metric: str = "test_accuracy", spending: str = "obrien_fleming", owns_parent_run: bool = True) -> None:
         super().__init__()
         self.params = dict(params or {})
