@@ -213,7 +213,8 @@ class UntilResolved:
             tags["resnet_lab.sweep_dirs"] = ",".join([d for d in dirs.split(",") if d] + [self.sweep_dir])
             for key, value in tags.items():  # jobs of this folder find the parent by its sweep_dir tag
                 self.client.set_tag(self.parent_id, key, value)
-            self.client.delete_tag(self.parent_id, TAG_STOP_REASON) if TAG_STOP_REASON in parent.data.tags else None
+            if TAG_STOP_REASON in parent.data.tags:  # it stops again, for this run's reason
+                self.client.delete_tag(self.parent_id, TAG_STOP_REASON)
             self.rounds = self._logged_rounds()
             self.adopted = [a for r in self.rounds for a in r.get("adopted", [])]
             print(f"until_resolved: continuing parent run {self.parent_id} ({parent.info.run_name}, "
@@ -339,10 +340,12 @@ class UntilResolved:
                  "verdict": self._short(decision), "needed_runs": needed_runs,
                  "needed_minutes": None if needed_minutes is None else round(needed_minutes, 1),
                  "stop": stop, "adopted": [a for a in self.adopted if a not in self._adopted_before()]}
-        if number > len(self.rounds):
-            self.rounds.append(entry)
-        else:
+        if number <= len(self.rounds):  # a rerun with nothing left to train: the last round's stop, once more
             self.rounds[number - 1] = {**self.rounds[number - 1], "stop": stop}
+            self.client.log_text(self.parent_id, json.dumps(self.rounds, indent=1), ROUNDS_FILE)
+            self.client.log_text(self.parent_id, rounds_table(self.rounds) + "\n", "rounds.md")
+            return self.rounds[number - 1]
+        self.rounds.append(entry)
         run = tracking.Run(self.client, self.parent_id)
         run.log_metrics({"round_runs": entry["runs"], "round_pairs_resolved": decision.resolved,
                          "round_seconds": seconds, "round_seeds_min": min(counts.values() or [0]),
