@@ -132,3 +132,18 @@ def test_submitit_local_runs_the_rounds_through_the_cluster_code_path(tmp_path, 
     compare = run_cli("resnet-lab-compare", ["compare.parent=latest"], tmp_path)
     assert compare.returncode == 0, compare.stderr[-2000:]
     assert "sequential (until_resolved)" in compare.stdout  # not the fixed-sample tests, which ignore the looks
+
+
+@pytest.mark.slow
+def test_a_round_whose_every_job_fails_stops_the_sweep_instead_of_trying_more_seeds(tmp_path, tmp_store):
+    """Data that no job can read (found when a job loads it, not when configs are checked): round 1 fails whole,
+    and the sweep stops there, FAILED, saying so, rather than drawing seeds until its budgets run out."""
+    result = run_cli("resnet-lab-train", ["-m", "model=cifar_resnet20,cifar_resnet32", "seed=1,2",
+                                          "hydra/sweeper=until_resolved", "data=image_folder",
+                                          f"data.path={tmp_path / 'missing'}", "data.num_classes=2",
+                                          "hydra.sweep.dir=sweep"], tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "stopping: jobs failed" in result.stdout and "error: 4 sweep jobs failed" in result.stderr
+    client, parents, children = sweep_runs(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FAILED" and len(children) == 4
+    assert parents[0].data.tags["resnet_lab.stop_reason"] == "jobs failed"

@@ -40,7 +40,7 @@ TAG_STOP_REASON = "resnet_lab.stop_reason"
 TAG_ROUNDS = "resnet_lab.rounds"
 TAG_VERDICT = "resnet_lab.verdict_so_far"
 ROUNDS_FILE = "rounds.json"
-NO_SEEDS_LEFT = "no seeds left to train (failed jobs)"
+NO_SEEDS_LEFT = "jobs failed"  # every job of a round failed, or failures used up the seed budget
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,7 @@ class UntilResolved:
         self.failed_jobs: List[str] = []
         self.adopted: List[str] = []
         self.job_num = 0
+        self.all_failed = False
         self.names: Dict[str, str] = {}
 
     # -- the parent run ----------------------------------------------------------------------------------
@@ -289,13 +290,14 @@ class UntilResolved:
         for group, target in targets.items():
             have = set(done.get(group, []))
             missing = target - len(have)
+            tried = len(have) + len(self.failed[group])  # a failed seed counts against the budget too
             for seed in seed_order(self.grid):
-                if missing <= 0:
+                if missing <= 0 or tried >= self.design.max_seeds:
                     break
                 if seed in have or seed in self.failed[group]:
                     continue
                 jobs.append([*self.grid.groups[group], f"seed={seed}", "tracking.skip_finished=true"])
-                missing -= 1
+                missing, tried = missing - 1, tried + 1
         return jobs
 
     def launch(self, jobs: List[List[str]]) -> None:
@@ -398,7 +400,7 @@ class UntilResolved:
             reason = stop_reason(decision, counts, self.design) if all(counts.values()) else None
             targets = next_round(decision, counts, self.design) if reason is None else {}
             jobs = self.jobs_for(targets, seeds) if targets else []
-            if reason is None and not jobs:
+            if reason is None and (not jobs or self.all_failed):
                 reason = NO_SEEDS_LEFT
             elapsed = time.monotonic() - start
             if reason is None and last_pace is not None and \
@@ -418,12 +420,15 @@ class UntilResolved:
             if reason is not None:
                 self.finish(decision, values, reason, time.monotonic() - start)
                 return
+            failed_before = len(self.failed_jobs)
             tic = time.monotonic()
             print(f"until_resolved: round {number + 1}: {len(jobs)} jobs ({', '.join(f'{self.names.get(g, g)} to {n}' for g, n in targets.items())} seeds)", flush=True)
             self.launch(jobs)
             seconds = time.monotonic() - tic
             last_pace = seconds / len(jobs)
             launched = (len(jobs), seconds)
+            if len(self.failed_jobs) - failed_before == len(jobs):  # every job failed: more seeds would too
+                self.all_failed = True
 
     def finish(self, decision: Decision, values: Mapping[str, List[float]], reason: str, wall: float) -> None:
         """The parent's comparison (tables, plots), the sequential verdict in its place, the stop reason."""
