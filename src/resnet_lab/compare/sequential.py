@@ -17,7 +17,8 @@ pairs, which needs no joint distribution of the test statistics and holds for lo
 - **Holm over the pairs on r**: sorted ascending, the k-th smallest rejects while r <= 1 / (pairs - k).
   This is the closed test whose intersection tests reject when some r_i <= 1/|I|; each has level
   sum_i sum_j (spent at j)/|I| <= level by the union bound, whatever the dependence between pairs and looks
-  (Jennison & Turnbull 2000, ch. 15, on multiple endpoints; Maurer & Bretz 2013 on group-sequential Holm).
+  (Jennison & Turnbull 2000 on alpha spending and several hypotheses; Maurer & Bretz 2013, Statistics in
+  Biopharmaceutical Research, on Holm-type procedures in group-sequential trials).
   Looks never taken (a pair whose groups got no more seeds) count as p = 1, which only makes rejection rarer,
   so the bound also holds when which groups get seeds depends on the data.
 
