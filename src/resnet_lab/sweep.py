@@ -71,8 +71,8 @@ class MlflowSweepCallback(Callback):
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
-        if not config.tracking.enabled:
-            return
+        if not config.tracking.enabled or config.hydra.sweeper.get("owns_parent_run"):
+            return  # a sweeper that runs in rounds (until_resolved) opens, or finds again, its own parent
         tracking.quiet_mlflow()
         self.uri = tracking.resolve_uri(config.tracking.uri, Path.cwd())
         client = tracking.client_for(self.uri)
@@ -194,11 +194,12 @@ def hydra_files(config: DictConfig) -> List[Path]:
 
 
 def job_overrides(config: DictConfig) -> Optional[List[List[str]]]:
-    """Each job's overrides, as the basic sweeper will run them; None for a sweeper that draws its jobs
-    as it goes (Optuna)."""
+    """Each job's overrides, as the basic sweeper will run them (for until_resolved: its first round); None for a
+    sweeper that draws its jobs as it goes (Optuna)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+    target = str(config.hydra.sweeper.get("_target_", ""))
+    if not (target.endswith("BasicSweeper") or target.endswith("UntilResolvedSweeper")):
         return None
     parser = OverridesParser.create()
     task = parser.parse_overrides(list(config.hydra.overrides.task))

@@ -162,6 +162,8 @@ def comparison(cfg: Any) -> Comparison:
     rows = rows_for(runs, metrics, c.group, c.sort, c.descending)
     grouped = c.group == "seed"
     verdict = verdict_of(client, rows, metrics[0], c.min_effect, c.scope) if grouped and metrics else None
+    if verdict is not None and c.parent is not None:
+        verdict = _sequential_if_so(client, runs, rows, metrics[0], verdict)
     if c.plot_dir is not None:
         out_dir = Path(c.plot_dir).expanduser()
         out_dir = out_dir if out_dir.is_absolute() else tracking.launch_dir() / out_dir
@@ -169,6 +171,28 @@ def comparison(cfg: Any) -> Comparison:
             log.info("wrote %s", path)
     text = report(rows, metrics, c.format, grouped, verdict, pairs_only=c.table == "pairs")
     return Comparison(text, uri, runs[0].info.experiment_id)
+
+
+def _sequential_if_so(client: Any, runs: Sequence[Any], rows: Sequence[Mapping[str, Any]], metric: str,
+                      verdict: Verdict) -> Verdict:
+    """A sweep that added seeds until its pairs were resolved (hydra/sweeper=until_resolved) looked at its data
+    after every round: its verdict is the sequential one, recomputed here; fixed-sample tests would ignore the
+    looks. On another metric than the sweep's, the fixed-sample verdict stays, with a note saying so."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from resnet_lab.compare.sequential_verdict import DESIGN_TAG, verdict_of_sweep
+
+    parent_id = runs[0].data.tags.get(MLFLOW_PARENT_RUN_ID)
+    tags = client.get_run(parent_id).data.tags if parent_id else {}
+    if DESIGN_TAG not in tags:
+        return verdict
+    seeds = {r.info.run_id: r.data.params.get("seed") for r in runs}
+    sequential = verdict_of_sweep(tags[DESIGN_TAG], rows, seeds, metric)
+    if sequential is None:
+        print(f"note: this sweep stopped on another metric than {metric}; the tests below do not account for its "
+              "repeated looks", file=sys.stderr)
+        return verdict
+    return sequential
 
 
 def _quote(text: str) -> str:
