@@ -35,6 +35,7 @@ ALLOWED_TARGETS = (
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
     "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
+    "hydra_plugins.resnet_lab_sweeper.until_resolved.UntilResolvedSweeper",
 )
 
 

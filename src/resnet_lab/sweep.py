@@ -116,7 +116,7 @@ class MlflowSweepCallback(Callback):
         tracking.Run(client, self.parent_id).set_tags({"jobs": jobs, "jobs_failed": len(failed),
                                                         "jobs_skipped": len(self._skipped(sweep_dir)),
                                                         MLFLOW_NOTE: _description(verdict, note)})
-        champion = _champion(config, client, self.parent_id, runs, failed)
+        champion = sweep_champion(config, client, self.parent_id, runs, failed)
         if champion is not None and champion.version is not None:
             tracking.Run(client, self.parent_id).set_tags({"champion": f"{champion.name} v{champion.version}"})
         self._close("FAILED" if failed else "FINISHED")
@@ -162,7 +162,7 @@ class MlflowSweepCallback(Callback):
             client.set_terminated(self.parent_id, status)
 
 
-def _champion(config: DictConfig, client: Any, parent_id: str, runs: List[Any], failed: List[str]) -> Any:
+def sweep_champion(config: DictConfig, client: Any, parent_id: str, runs: List[Any], failed: List[str]) -> Any:
     """Register the sweep's best run as its ``champion`` (``tracking.champion``); None when turned off."""
     from resnet_lab.tracking.champion import Champion, register_champion, registry_name
 

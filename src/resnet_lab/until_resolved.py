@@ -30,7 +30,8 @@ from resnet_lab.compare.sequential import (SEED_BUDGET, SPENDINGS, TIME_BUDGET, 
                                            Sequential, next_round, seeds_still_needed, stop_reason)
 from resnet_lab.compare.sequential_verdict import DESIGN_TAG, design_json, sequential_verdict
 from resnet_lab.errors import ConfigError, UserError
-from resnet_lab.sweep import COMPARE_METRICS, JOB_FAILED_FILE, JOB_SKIPPED_FILE, MLFLOW_NOTE, sweep_dir_of
+from resnet_lab.sweep import (COMPARE_METRICS, JOB_FAILED_FILE, JOB_SKIPPED_FILE, MLFLOW_NOTE, sweep_champion,
+                              sweep_dir_of)
 
 log = logging.getLogger(__name__)
 
@@ -456,13 +457,17 @@ class UntilResolved:
         best = [r.data.metrics["test_accuracy"] for r in runs if "test_accuracy" in r.data.metrics]
         if best:
             run.log_metrics({"best_test_accuracy": max(best)}, step=0)
+        champion = sweep_champion(self.config, self.client, self.parent_id, runs, self.failed_jobs)
+        if champion is not None and champion.version is not None:
+            run.set_tags({"champion": f"{champion.name} v{champion.version}"})
         self._close("FAILED" if self.failed_jobs else "FINISHED")
         parent = self.client.get_run(self.parent_id)
         print("\n".join(["", f"sweep {parent.info.run_name}: {len(runs)} runs in {len(self.rounds)} rounds; "
                          f"stopped: {reason}; wall time {wall / 60:.1f} min",
                          summary_table(runs, self.options.metric, verdict), "",
                          f"parent run {self.parent_id}: rounds.md, rounds.json, comparison.md, pairwise.md in "
-                         f"{parent.info.artifact_uri}", *pointer_lines(self.uri, parent.info.experiment_id)]),
+                         f"{parent.info.artifact_uri}", *([champion.line()] if champion is not None else []),
+                         *pointer_lines(self.uri, parent.info.experiment_id)]),
               flush=True)
         if self.failed_jobs:
             print(f"error: {len(self.failed_jobs)} sweep jobs failed (job {', '.join(self.failed_jobs)}; reasons in "

@@ -8,7 +8,7 @@ import pytest
 from helpers.configs import compose_config
 from helpers.stores import store
 
-from resnet_lab.sweep import _champion
+from resnet_lab.sweep import sweep_champion
 from resnet_lab.tracking.champion import ALIAS, pick, register_champion, registry_name
 
 
@@ -69,6 +69,10 @@ def test_registering_makes_a_version_with_the_alias_and_lists_it_on_the_logged_m
     assert "champion: version 1 of 'digits-depth' = a seed 2 (best_val_accuracy 0.9200" in first.line()
     assert "models:/digits-depth@champion" in first.line()
 
+    # The same sweep again (a rerun that trained nothing new): the same version, no copy of it.
+    again = register_champion(client, made, "digits-depth", "best_val_accuracy", "parent-1")
+    assert again.version == "1" and len(client.search_model_versions("name='digits-depth'")) == 1
+
     # The next sweep's champion is a new version, and the alias moves to it.
     second = register_champion(client, made[2:4], "digits-depth", "best_val_accuracy", "parent-2")
     assert second.version == "2" and str(client.get_model_version_by_alias("digits-depth", ALIAS).version) == "2"
@@ -93,7 +97,7 @@ def test_a_debug_sweep_never_takes_the_real_models_name():
 def test_the_champion_can_be_turned_off_and_a_failed_job_holds_it_back(runs):
     client, made = runs
     off = compose_config("train", ["tracking.champion=false"])
-    assert _champion(off, client, "parent", made, failed=[]) is None
-    held = _champion(compose_config("train", []), client, "parent", made, failed=["3"])
+    assert sweep_champion(off, client, "parent", made, failed=[]) is None
+    held = sweep_champion(compose_config("train", []), client, "parent", made, failed=["3"])
     assert held.version is None and "1 job(s) failed and the best may be among them" in held.line()
     assert client.search_registered_models() == []

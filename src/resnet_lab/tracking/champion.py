@@ -68,8 +68,21 @@ def register_champion(client: Any, runs: Sequence[Any], name: str, metric: str, 
     best = pick(runs, metric)
     if best is None:
         return Champion(metric=metric, skipped=f"no run has both {metric} and a logged model")
+    current = _current(client, name)
+    if current is not None and current.run_id == best.info.run_id:  # a rerun that changed nothing: no new version
+        return Champion(name, str(current.version), best, metric, best.data.metrics[metric])
     model_id = best.outputs.model_outputs[-1].model_id
     version = register(client, model_id, best.info.run_id, name,
                        tags={"resnet_lab.sweep_run_id": sweep_run_id, metric: best.data.metrics[metric]})
     client.set_registered_model_alias(name, ALIAS, version.version)
     return Champion(name, str(version.version), best, metric, best.data.metrics[metric])
+
+
+def _current(client: Any, name: str) -> Optional[Any]:
+    """The version the alias ``champion`` of ``name`` points at, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None  # no such model, or no champion yet
