@@ -102,10 +102,16 @@ def test_the_readme_team_setup_runs_a_sweep_as_slurm_jobs_into_the_postgres_serv
     assert sorted(c.data.tags["slurm.array_task_id"] for c in children) == ["0", "1", "2", "3"]
     assert slurm.sacct_states(*job_ids) == {job: "COMPLETED" for job in job_ids}
     # Over HTTP: every artifact went through the server into its artifact store.
+    models = {m.source_run_id: m for m in client.search_logged_models([parent.info.experiment_id])}
     for child in children:
         assert child.info.artifact_uri.startswith("mlflow-artifacts:/")
-        assert RUN_ARTIFACTS | {"model/MLmodel", "model/model.keras"} <= artifacts(client, child.info.run_id)
+        assert RUN_ARTIFACTS <= artifacts(client, child.info.run_id)
+        model = models[child.info.run_id]  # each network a LoggedModel, its files on the server too
+        assert model.status == "READY" and model.artifact_location.startswith("mlflow-artifacts:/")
+        assert {"MLmodel", "model.keras"} <= {a.path for a in client.list_logged_model_artifacts(model.model_id)}
         assert_every_epoch_once(client, child, 2)
+    champion = client.get_model_version_by_alias("digits-depth-debug", "champion")  # a debug sweep's own name
+    assert champion.run_id in {c.info.run_id for c in children}
     stored = {p.name for p in (team_server.state / "artifacts").rglob("*") if p.is_file()}
     assert {"comparison_runs.csv", "confusion_matrix.png"} <= stored
     table = Path(client.download_artifacts(parent.info.run_id, "comparison_runs.csv", str(tmp_path))).read_text()
