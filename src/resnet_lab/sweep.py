@@ -117,8 +117,6 @@ class MlflowSweepCallback(Callback):
                                                         "jobs_skipped": len(self._skipped(sweep_dir)),
                                                         MLFLOW_NOTE: _description(verdict, note)})
         champion = sweep_champion(config, client, self.parent_id, runs, failed)
-        if champion is not None and champion.version is not None:
-            tracking.Run(client, self.parent_id).set_tags({"champion": f"{champion.name} v{champion.version}"})
         self._close("FAILED" if failed else "FINISHED")
         print(self._summary(client, runs, verdict, champion), flush=True)
         if failed:
@@ -163,7 +161,8 @@ class MlflowSweepCallback(Callback):
 
 
 def sweep_champion(config: DictConfig, client: Any, parent_id: str, runs: List[Any], failed: List[str]) -> Any:
-    """Register the sweep's best run as its ``champion`` (``tracking.champion``); None when turned off."""
+    """Register the sweep's best run as its ``champion`` (``tracking.champion``) and tag the parent with it; None
+    when turned off."""
     from resnet_lab.tracking.champion import Champion, register_champion, registry_name
 
     if not config.tracking.champion or not config.tracking.log_model:
@@ -175,7 +174,10 @@ def sweep_champion(config: DictConfig, client: Any, parent_id: str, runs: List[A
     debug = OmegaConf.select(config, "hydra.runtime.choices.debug", default=None) is not None
     name = registry_name(config.tracking.experiment, config.tracking.register_model, debug)
     with_outputs = [client.get_run(run.info.run_id) for run in runs]  # search results leave out models
-    return register_champion(client, with_outputs, name, metric, parent_id)
+    champion = register_champion(client, with_outputs, name, metric, parent_id)
+    if champion.version is not None:  # the parent says which version its sweep made champion
+        tracking.Run(client, parent_id).set_tags({"champion": f"{champion.name} v{champion.version}"})
+    return champion
 
 
 def hydra_files(config: DictConfig) -> List[Path]:

@@ -458,8 +458,6 @@ class UntilResolved:
         if best:
             run.log_metrics({"best_test_accuracy": max(best)}, step=0)
         champion = sweep_champion(self.config, self.client, self.parent_id, runs, self.failed_jobs)
-        if champion is not None and champion.version is not None:
-            run.set_tags({"champion": f"{champion.name} v{champion.version}"})
         self._close("FAILED" if self.failed_jobs else "FINISHED")
         parent = self.client.get_run(self.parent_id)
         print("\n".join(["", f"sweep {parent.info.run_name}: {len(runs)} runs in {len(self.rounds)} rounds; "
