@@ -54,7 +54,7 @@ def test_a_config_mistake_is_one_line_exit_2_and_no_run(tmp_path):
     ("tracking.register_model=lab:digits", "error: tracking.register_model='lab:digits' is not allowed: null or a "
                                            "name without '/', ':' or '@'"),
     ("+hydra.callbacks.x._target_=os.system", "error: hydra.callbacks.x._target_='os.system' is not allowed: one of "
-                                              "'resnet_lab.sweep.MlflowSweepCallback'"),
+                                              "'resnet_lab.sweeps.callback.MlflowSweepCallback'"),
 ])
 def test_mistakes_found_while_composing_are_one_line_too(tmp_path, override, line):
     result = run_cli("resnet-lab-train", [override], tmp_path)

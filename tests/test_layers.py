@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "resnet_lab"
 # Top to bottom; a unit is a package (folder) or a module at the root of resnet_lab.
 LAYERS = [
     ["cli"],  # the console entry points
-    ["until_resolved"],  # the sweep in rounds of seeds (hydra/sweeper=until_resolved), built on the sweep
-    ["train", "bench", "describe", "sweep", "zoo", "model_logging"],  # the commands (and an old models' loader)
+    ["train", "bench", "describe", "sweeps", "zoo", "model_logging"],  # the commands, the sweepers (and an old
+    # models' loader)
     ["autotune", "compare"],  # what the commands orchestrate
     ["training"],
     ["tracking", "config"],  # MLflow, and the configs: neither knows the other
@@ -108,6 +108,17 @@ def test_no_module_imports_itself_through_others():
 def test_each_package_states_its_job_in_its_init(package):
     doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
     assert doc and doc.strip(), f"resnet_lab/{package}/__init__.py: say in one line what the package is for"
+
+
+# -- a map a newcomer can read -----------------------------------------------------------------------
+
+def test_the_package_root_holds_few_modules_and_no_module_is_long():
+    """Features live in packages: the root keeps the commands (at most 8 modules besides ``__init__``), and a
+    module past 350 lines is doing more than one job."""
+    root = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert len(root) <= 8, root
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 350}
+    assert not long, long
 
 
 # -- what a layer costs to import ------------------------------------------------------------------

@@ -134,7 +134,7 @@ def test_tracking_can_be_turned_off_and_the_same_seed_gives_the_same_model(tmp_p
 
 
 def test_throughput_leaves_out_the_compiling_first_epoch():
-    from resnet_lab.train import steady_images_per_s
+    from resnet_lab.training.steps import steady_images_per_s
 
     assert steady_images_per_s([30.0, 2.0, 2.0], images_per_epoch=100) == pytest.approx(50.0)
     assert steady_images_per_s([4.0], images_per_epoch=100) == pytest.approx(25.0)  # one epoch: all there is

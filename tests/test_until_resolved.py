@@ -21,7 +21,8 @@ from helpers.stores import sweep_runs
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from resnet_lab.errors import ConfigError
-from resnet_lab.until_resolved import Options, grid_of
+from resnet_lab.sweeps.until_resolved import Options
+from resnet_lab.sweeps.until_resolved.grid import grid_of
 
 OPTIONS = Options(seeds_per_round=None, max_seeds=30, max_minutes=60, level=0.05, margin=0.01,
                   metric="test_accuracy", spending="obrien_fleming")
@@ -143,7 +144,7 @@ def test_a_round_whose_every_job_fails_stops_the_sweep_instead_of_trying_more_se
                                           f"data.path={tmp_path / 'missing'}", "data.num_classes=2",
                                           "hydra.sweep.dir=sweep"], tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
-    assert "stopping: jobs failed" in result.stdout and "error: 4 sweep jobs failed" in result.stderr
+    assert "stopping: jobs failed" in result.stdout and "error: 4 of 4 sweep jobs failed" in result.stderr
     client, parents, children = sweep_runs(tmp_path)
     assert len(parents) == 1 and parents[0].info.status == "FAILED" and len(children) == 4
     assert parents[0].data.tags["resnet_lab.stop_reason"] == "jobs failed"

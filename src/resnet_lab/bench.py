@@ -140,12 +140,12 @@ def _baseline(name: str, cfg: DictConfig, build: Callable[[Setting], Any], setti
         if name == "other_xla" and twin in built:
             return built[twin]
         return build(twin)
-    from resnet_lab.model.seed_subclassed import seed_resnet
+    from resnet_lab.model.blog_post import blog_post_resnet
     from resnet_lab.training.optim import compile_model
 
     # As the seed writes it: float32, and compiled with Keras' own XLA rule whatever trainer.* says.
     image_shape, num_classes = framework_model.input_shape[1:], framework_model.output_shape[-1]
-    seed = seed_resnet(list(cfg.model.layer_dims), image_shape, num_classes)
+    seed = blog_post_resnet(list(cfg.model.layer_dims), image_shape, num_classes)
     if seed.count_params() != framework_model.count_params():
         raise ConfigError("bench.baselines", list(cfg.bench.baselines),
                           f"'seed' only with the seed's network (model=seed_resnet18 or seed_resnet34, unchanged); "

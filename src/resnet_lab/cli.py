@@ -28,7 +28,7 @@ log = logging.getLogger("resnet_lab")
 
 # The only classes a command-line `_target_` may name: this project's and Hydra's own plugins.
 ALLOWED_TARGETS = (
-    "resnet_lab.sweep.MlflowSweepCallback",
+    "resnet_lab.sweeps.callback.MlflowSweepCallback",
     "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
@@ -94,26 +94,17 @@ def _is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _record_skip(run: object) -> None:
-    """A job skipped for an identical FINISHED run names that run, so the sweep's table includes it."""
+def _job_dir() -> Path:
     from hydra.core.hydra_config import HydraConfig
 
-    from resnet_lab.sweep import JOB_SKIPPED_FILE
-
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / JOB_SKIPPED_FILE).write_text(run.info.run_id + "\n")
+    return Path(HydraConfig.get().runtime.output_dir)
 
 
 def _record_job_failure(exc: BaseException) -> float:
-    """Leave a marker in the job's folder (the sweep callback counts them) and let the sweep go on."""
-    from hydra.core.hydra_config import HydraConfig
+    """Leave a marker in the job's folder (the sweeper counts them) and let the sweep go on."""
+    from resnet_lab.sweeps.jobs import mark_failed
 
-    from resnet_lab.sweep import JOB_FAILED_FILE
-
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / JOB_FAILED_FILE).write_text(f"{type(exc).__name__}: {exc}\n")
+    mark_failed(_job_dir(), exc)
     return float("nan")
 
 
@@ -152,24 +143,21 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
 def _train(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
 
-    from resnet_lab.config.validation import validate_train_config
-    from resnet_lab.sweep import plan_job, sweep_dir_of
-    from resnet_lab.train import train
+    from resnet_lab.sweeps.jobs import mark_skipped, sweep_dir_of
+    from resnet_lab.train import plan_run, train
 
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     multirun = _is_multirun()
     sweep_dir = sweep_dir_of(hydra_cfg.sweep.dir) if multirun else None
-    validate_train_config(cfg)  # a typo fails before anything is looked up or logged
-    plan = plan_job(cfg, overrides, sweep_dir, hydra_cfg.job.num if multirun else None)
+    plan = plan_run(cfg, overrides, sweep_dir, hydra_cfg.job.num if multirun else None)
     if plan.finished is not None:
         log.info("skipped: run %s (%s) already FINISHED with this config (tracking.skip_finished=true)",
                  plan.finished.info.run_id, plan.finished.info.run_name)
         if multirun:
-            _record_skip(plan.finished)
+            mark_skipped(_job_dir(), plan.finished.info.run_id)
         return plan.finished.data.metrics.get(cfg.trainer.monitor, float("nan"))
-    metrics = train(cfg, output_dir=Path(hydra_cfg.runtime.output_dir), overrides=overrides,
-                    sweep_dir=sweep_dir, run_name=plan.run_name, tags=plan.tags)
+    metrics = train(cfg, output_dir=_job_dir(), overrides=overrides, sweep_dir=sweep_dir, plan=plan)
     return metrics[cfg.trainer.monitor]  # what sweepers (Optuna, ...) optimize
 
 

@@ -66,10 +66,10 @@ def test_text_table_sorted_by_depth_with_every_column(filled_store):
 
 def compare_here(tmp_path: Path, monkeypatch, overrides: List[str]) -> str:
     """What ``resnet-lab-compare`` prints, called in this process (the command is tested above and below)."""
-    from resnet_lab.compare.comparison import compare
+    from resnet_lab.compare.comparison import comparison
 
     monkeypatch.chdir(tmp_path)  # the default store, and relative plot folders, are where the command runs
-    return compare(compose_config("compare", ["tracking.experiment=depth", "compare.group=none", *overrides]))
+    return comparison(compose_config("compare", ["tracking.experiment=depth", "compare.group=none", *overrides])).text
 
 
 def test_a_sweeps_runs_sorted_by_accuracy_as_markdown(filled_store, monkeypatch):
@@ -146,7 +146,7 @@ def test_latest_without_an_experiment_finds_the_newest_sweep_and_says_where_to_l
 def test_a_sweep_without_a_single_run_still_gets_its_comparison_with_the_headers(tmp_store):
     from resnet_lab.compare.comparison import log_to_run
     from resnet_lab.compare.render import summary_table
-    from resnet_lab.sweep import COMPARE_METRICS
+    from resnet_lab.sweeps.parent import COMPARE_METRICS
 
     with tracking.start_run(tmp_store, "tests", "empty-sweep") as parent:
         pass

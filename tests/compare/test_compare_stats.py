@@ -71,10 +71,10 @@ def repeats_store(tmp_path, tmp_store):
 
 
 def compare_here(tmp_path: Path, monkeypatch, overrides: List[str]) -> str:
-    from resnet_lab.compare.comparison import compare
+    from resnet_lab.compare.comparison import comparison
 
     monkeypatch.chdir(tmp_path)
-    return compare(compose_config("compare", ["tracking.experiment=depth", *overrides]))
+    return comparison(compose_config("compare", ["tracking.experiment=depth", *overrides])).text
 
 
 def shown(accuracies: List[float]) -> str:

@@ -69,14 +69,14 @@ def test_preset_survives_a_save_load_round_trip(tmp_path, preset):
 @pytest.mark.parametrize("preset", ["seed_resnet18", "seed_resnet34"])
 def test_seed_presets_are_exactly_the_seed_network(preset):
     """Same weights in, same logits out, in inference and in training mode."""
-    from resnet_lab.model.seed_subclassed import seed_resnet, weights_in_seed_order
+    from resnet_lab.model.blog_post import blog_post_resnet, weights_in_blog_post_order
 
     spec = model_spec(f"model={preset}")
     ours = build_model(spec, (32, 32, 3), 10)
-    theirs = seed_resnet(spec.layer_dims)
+    theirs = blog_post_resnet(spec.layer_dims)
     assert ours.count_params() == theirs.count_params()
 
-    mapped = weights_in_seed_order(ours)
+    mapped = weights_in_blog_post_order(ours)
     assert [tuple(w.shape) for w in mapped] == [tuple(w.shape) for w in theirs.weights]
     for dst, src in zip(mapped, theirs.weights):
         dst.assign(src)

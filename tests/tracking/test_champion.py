@@ -8,7 +8,7 @@ import pytest
 from helpers.configs import compose_config
 from helpers.stores import store
 
-from resnet_lab.sweep import sweep_champion
+from resnet_lab.sweeps.parent import sweep_champion
 from resnet_lab.tracking.champion import ALIAS, pick, register_champion, registry_name
 
 

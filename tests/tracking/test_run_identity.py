@@ -11,7 +11,7 @@ from helpers.processes import run_cli
 from helpers.stores import store
 
 from resnet_lab import tracking
-from resnet_lab.sweep import plan_job
+from resnet_lab.tracking.job_plan import plan_job
 from resnet_lab.tracking.naming import group_name, run_name
 
 

@@ -1,5 +1,5 @@
 """``hydra/sweeper=until_resolved``: the grid of the basic sweeper, run in rounds of seeds until every pair of
-groups has its verdict (``resnet_lab.until_resolved``), through whatever launcher is configured.
+groups has its verdict (``resnet_lab.sweeps.until_resolved``), through whatever launcher is configured.
 
 Hydra imports this module when it scans ``hydra_plugins``: it stays light (the work is imported in ``sweep``).
 """
@@ -59,7 +59,7 @@ class UntilResolvedSweeper(Sweeper):
 
         from omegaconf import OmegaConf
 
-        from resnet_lab.until_resolved import Options, run_sweep
+        from resnet_lab.sweeps.until_resolved import Options, run_sweep
 
         assert self.config is not None and self.launcher is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)

@@ -81,52 +81,6 @@ def log_to_run(client: Any, run_id: str, runs: Sequence[Any], metrics: Sequence[
     return verdict
 
 
-def find_runs(client: Any, experiment: str, parent: Optional[str], tags: Mapping[str, str],
-              status: Optional[str]) -> List[Any]:
-    """Training runs of one experiment, optionally of one sweep (``parent``: a run id or ``latest``)."""
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    found = client.get_experiment_by_name(experiment)
-    if found is None and parent != "latest":
-        names = sorted(e.name for e in client.search_experiments())
-        raise ConfigError("compare.experiment", experiment,
-                          "an experiment of the store: " + (", ".join(names) or "none yet"))
-    ids = [found.experiment_id] if found is not None else []
-    filters = [f"tags.`{tracking.TAG_ROLE}` = 'train'"]
-    if parent == "latest":
-        sweep = latest_sweep(client, ids, experiment)
-        parent, ids = sweep.info.run_id, [sweep.info.experiment_id]
-    if parent is not None:
-        filters.append(f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{_quote(parent)}'")
-    filters += [f"tags.`{key}` = '{_quote(str(value))}'" for key, value in tags.items()]
-    if status is not None:
-        filters.append(f"attributes.status = '{status}'")
-    runs, token = [], None
-    while True:
-        page = client.search_runs(ids, filter_string=" and ".join(filters), max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def latest_sweep(client: Any, ids: List[str], experiment: str) -> Any:
-    """The newest sweep of the experiment; if it has none, the newest of any experiment (say which)."""
-    newest = {"filter_string": f"tags.`{tracking.TAG_ROLE}` = 'sweep'", "order_by": ["attributes.start_time DESC"],
-              "max_results": 1}
-    sweeps = client.search_runs(ids, **newest) if ids else []
-    if sweeps:
-        return sweeps[0]
-    everywhere = [e.experiment_id for e in client.search_experiments()]
-    sweeps = client.search_runs(everywhere, **newest) if everywhere else []
-    if not sweeps:
-        raise ConfigError("compare.parent", "latest", "a sweep's run id; no experiment of this store has a sweep yet")
-    holder = client.get_experiment(sweeps[0].info.experiment_id).name
-    print(f"note: experiment {experiment!r} has no sweep: comparing the newest sweep, {sweeps[0].info.run_name} "
-          f"in experiment {holder!r}", file=sys.stderr)  # the command's logging is off: its output is the table
-    return sweeps[0]
-
-
 class Comparison(NamedTuple):
     """What ``resnet-lab-compare`` prints, and where its runs are, to point at them in the MLflow UI."""
 
@@ -140,11 +94,6 @@ class Comparison(NamedTuple):
         return pointer_lines(self.uri, self.experiment_id)
 
 
-def compare(cfg: Any) -> str:
-    """``resnet-lab-compare``'s table (see ``comparison``)."""
-    return comparison(cfg).text
-
-
 def comparison(cfg: Any) -> Comparison:
     """Query, group, sort, render; writes the plots when ``compare.plot_dir`` is set."""
     c = cfg.compare
@@ -155,7 +104,7 @@ def comparison(cfg: Any) -> Comparison:
     tracking.check_reachable(uri)
     experiment = c.experiment or cfg.tracking.experiment
     client = tracking.client_for(uri)
-    runs = find_runs(client, experiment, c.parent, dict(c.tags), c.status)
+    runs = tracking.find_runs(client, experiment, c.parent, dict(c.tags), c.status)
     if not runs:
         raise UserError(f"no training runs in experiment {experiment!r} of {tracking.redact_uri(uri)} match "
                         f"compare.parent={c.parent}, compare.tags={dict(c.tags)}, compare.status={c.status}")
@@ -193,10 +142,6 @@ def _sequential_if_so(client: Any, runs: Sequence[Any], rows: Sequence[Mapping[s
               "repeated looks", file=sys.stderr)
         return verdict
     return sequential
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")
 
 
 def validate_compare_config(cfg: Any) -> None:

@@ -1,4 +1,6 @@
-"""The seed's ResNet as the seed writes it: a subclassed Keras model with nested ``Sequential`` stages.
+"""The ResNet of the blog post this project grew from, as the post writes it: a subclassed Keras model with nested
+``Sequential`` stages. (The presets ``seed_resnet18/34`` are named after that post, the project's seed; nothing
+here has to do with the random ``seed``.)
 
 Kept for two jobs: the test suite checks that the generic builder's ``seed_resnet18/34`` presets are
 exactly this network (same parameters, same predictions once weights are shared), and the
@@ -13,7 +15,7 @@ import keras
 from keras import Sequential, layers
 
 
-class SeedBasicBlock(layers.Layer):
+class BlogPostBasicBlock(layers.Layer):
     def __init__(self, filters: int, stride: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.conv1 = layers.Conv2D(filters, (3, 3), strides=stride, padding="same")
@@ -30,7 +32,7 @@ class SeedBasicBlock(layers.Layer):
         return keras.ops.relu(layers.add([out, identity]))
 
 
-class SeedResNet(keras.Model):
+class BlogPostResNet(keras.Model):
     def __init__(self, layer_dims: Sequence[int], num_classes: int = 10, **kwargs):
         super().__init__(**kwargs)
         self.stem = Sequential([
@@ -48,7 +50,7 @@ class SeedResNet(keras.Model):
 
     @staticmethod
     def _stage(filters: int, blocks: int, stride: int) -> Sequential:
-        return Sequential([SeedBasicBlock(filters, stride)] + [SeedBasicBlock(filters, 1) for _ in range(1, blocks)])
+        return Sequential([BlogPostBasicBlock(filters, stride)] + [BlogPostBasicBlock(filters, 1) for _ in range(1, blocks)])
 
     def call(self, inputs, training=None):
         x = self.stem(inputs, training=training)
@@ -57,14 +59,14 @@ class SeedResNet(keras.Model):
         return self.fc(self.avgpool(x))
 
 
-def seed_resnet(layer_dims: Sequence[int], input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10) -> SeedResNet:
-    model = SeedResNet(layer_dims, num_classes)
+def blog_post_resnet(layer_dims: Sequence[int], input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10) -> BlogPostResNet:
+    model = BlogPostResNet(layer_dims, num_classes)
     model(keras.ops.zeros((1, *input_shape)))  # a subclassed model creates its weights on first call
     return model
 
 
-def weights_in_seed_order(model: keras.Model) -> List[keras.Variable]:
-    """The builder's weights listed in the order the subclassed seed model holds them.
+def weights_in_blog_post_order(model: keras.Model) -> List[keras.Variable]:
+    """The builder's weights listed in the order the blog post's subclassed model holds them.
 
     Stem conv and BN, then per block conv1, bn1, conv2, bn2 and the shortcut conv, then the head:
     the mapping that lets a test copy weights across and compare predictions.
