@@ -34,9 +34,9 @@ LONG_EPOCHS = [*TINY, "data.train_size=8192", "trainer.epochs=6", "tracking.log_
 NO_CREDENTIALS = {"MLFLOW_TRACKING_USERNAME": None, "MLFLOW_TRACKING_PASSWORD": None}
 
 
-def readme_block(heading: str, index: int = 0) -> str:
-    """The ``index``-th bash block of a README section."""
-    section = (REPO / "README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+def team_setup_block(heading: str, index: int = 0) -> str:
+    """The ``index``-th bash block of a section of docs/team-setup.md."""
+    section = (REPO / "docs" / "team-setup.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```bash\n(.*?)```", section, re.S)[index]
 
 
@@ -82,10 +82,10 @@ def wait_for_epoch(process: subprocess.Popen, state: Path, epoch: int, timeout: 
     pytest.fail(f"no checkpoint of epoch {epoch} within {timeout} s")
 
 
-def test_the_readme_team_setup_runs_a_sweep_as_slurm_jobs_into_the_postgres_server(tmp_path, slurm, team_server):
-    """The README's commands as they are, on this session's ports and folders."""
+def test_the_documented_team_setup_runs_a_sweep_as_slurm_jobs_into_the_postgres_server(tmp_path, slurm, team_server):
+    """docs/team-setup.md's commands as they are, on this session's ports and folders."""
     host = team_server.url.removeprefix("http://")
-    commands = readme_block("Team setup").replace("127.0.0.1:5000", host).replace("scripts/", f"{REPO}/scripts/")
+    commands = team_setup_block("Start the services and run a sweep").replace("127.0.0.1:5000", host).replace("scripts/", f"{REPO}/scripts/")
     env = _env({**slurm_settings(slurm), **team_server.env, **NO_CREDENTIALS, "PATH": f"{BIN}:{_env()['PATH']}"})
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=900)
@@ -116,7 +116,7 @@ def test_the_readme_team_setup_runs_a_sweep_as_slurm_jobs_into_the_postgres_serv
     assert {"comparison_runs.csv", "confusion_matrix.png"} <= stored
     table = Path(client.download_artifacts(parent.info.run_id, "comparison_runs.csv", str(tmp_path))).read_text()
     assert sorted(line.split(",")[0] for line in table.splitlines()[1:]) == sorted(c.info.run_id for c in children)
-    # resnet-lab-compare (the README's last command) lists every job of the sweep.
+    # resnet-lab-compare (the page's last command) lists every job of the sweep.
     compared = result.stdout.rsplit("MLflow UI: ", 1)[1]  # after the sweep's own summary
     listed = [line.split()[0] for line in compared.splitlines() if line.startswith("cifar_resnet")]
     assert sorted(listed) == sorted(c.data.tags["resnet_lab.group"] for c in children)
