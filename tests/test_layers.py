@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "resnet_lab"
 # Top to bottom; a unit is a package (folder) or a module at the root of resnet_lab.
 LAYERS = [
     ["cli"],  # the console entry points
-    ["until_resolved"],  # the sweep in rounds of seeds (hydra/sweeper=until_resolved), built on the sweep
+    ["until_resolved", "sweeps"],  # the sweepers that run in rounds (until_resolved, sweeps/optuna), built on the sweep
     ["train", "bench", "describe", "sweep", "zoo", "model_logging"],  # the commands (and an old models' loader)
     ["autotune", "compare"],  # what the commands orchestrate
     ["training"],
