@@ -106,8 +106,8 @@ def find_runs(client: Any, experiment: str, parent: Optional[str], tags: Mapping
         page = client.search_runs(ids, filter_string=" and ".join(filters), max_results=1000, page_token=token)
         runs.extend(page)
         token = page.token
-        if not token:
-            return runs
+        if not token:  # a pruned run ended FINISHED without its epochs: not a finished result
+            return [r for r in runs if status != "FINISHED" or tracking.TAG_PRUNED_EPOCH not in r.data.tags]
 
 
 def latest_sweep(client: Any, ids: List[str], experiment: str) -> Any:

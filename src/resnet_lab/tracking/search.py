@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 from resnet_lab.tracking.store import client_for
-from resnet_lab.tracking.tags import TAG_CHECKPOINT_DIR, TAG_CONFIG_HASH, TAG_ROLE, TAG_SWEEP_DIR
+from resnet_lab.tracking.tags import TAG_CHECKPOINT_DIR, TAG_CONFIG_HASH, TAG_PRUNED_EPOCH, TAG_ROLE, TAG_SWEEP_DIR
 
 
 def search_runs(uri: str, experiment: str, filter_string: str, **kwargs: Any) -> List[Any]:
@@ -30,11 +30,13 @@ def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str
 
 
 def finished_twin(uri: str, experiment: str, identity: str):
-    """The latest FINISHED training run with this config hash, if any (``tracking.skip_finished``)."""
+    """The latest FINISHED training run with this config hash, if any (``tracking.skip_finished``); a run its
+    search pruned ended FINISHED but did not train its epochs, so it is never one."""
     runs = search_runs(uri, experiment, f"tags.`{TAG_CONFIG_HASH}` = '{identity}' and tags.`{TAG_ROLE}` = 'train' "
                                     "and attributes.status = 'FINISHED'",
-                   order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0] if runs else None
+                   order_by=["attributes.start_time DESC"], max_results=100)
+    whole = [r for r in runs if TAG_PRUNED_EPOCH not in r.data.tags]
+    return whole[0] if whole else None
 
 
 def find_resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Any]:
