@@ -41,10 +41,10 @@ class Search:
         if not self.space.distributions:
             raise ConfigError("hydra.sweeper.params", dict(config.hydra.sweeper.get("params") or {}),
                               "at least one key to search, e.g. optimizer.learning_rate: tag(log, interval(1e-4, 1e-1))")
-        validate_trials(config, self.space)
         self.metric = config.trainer.monitor
         self.url = storage_url(options.storage, config.tracking.uri)
         self.storage = open_storage(self.url)
+        validate_trials(config, self.space)
         self.name = study_name_of(options, self.space, config.tracking.experiment)
         self.study = open_study(self.storage, self.url, self.name, options, self.space)
         self.uri = tracking.resolve_uri(config.tracking.uri, Path.cwd())
@@ -258,7 +258,8 @@ def validate_trials(config: DictConfig, space: Space) -> None:
     ends = {key: (list(d.choices) if isinstance(d, CategoricalDistribution) else [d.low, d.high])
             for key, d in space.distributions.items()}
     first = {key: values[0] for key, values in ends.items()}
-    points = [first] + [{**first, key: v} for key, values in ends.items() for v in values[1:]]
+    last = {key: values[-1] for key, values in ends.items()}
+    points = [first, last] + [{**first, key: v} for key, values in ends.items() for v in values[1:-1]]
     for point in points:
         validate_train_config(compose(config.hydra.job.config_name, overrides=space.overrides(point)))
 
