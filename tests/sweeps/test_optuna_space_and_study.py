@@ -16,7 +16,8 @@ from resnet_lab.sweeps.optuna.summary import short_value, trial_run_name
 from resnet_lab.training.trial_link import PRUNERS, STORAGE_ENV, PrunerSpec, open_storage, storage_url
 
 DEFAULT_SPACE = {"optimizer.learning_rate": "tag(log, interval(1e-4, 1e-1))",
-                 "optimizer.weight_decay": "tag(log, interval(1e-6, 1e-2))", "trainer.batch_size": "choice(32, 64, 128)"}
+                 "optimizer.weight_decay": "tag(log, interval(1e-6, 1e-2))",
+                 "trainer.batch_size": "choice(32, 64, 128)"}
 
 
 def options(**changes):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import List, Optional, Set
+from typing import Any, List, Optional, Set
 
 import keras
 

@@ -151,7 +151,8 @@ def _checked(params: Dict[str, Any], space: Space) -> Dict[str, Any]:
     for key, value in params.items():
         dist = space.distributions.get(key)
         if dist is None:
-            raise ConfigError(f"hydra.sweeper.enqueue.{key}", value, f"a searched key: {', '.join(space.distributions)}")
+            raise ConfigError(f"hydra.sweeper.enqueue.{key}", value,
+                              f"a searched key: {', '.join(space.distributions)}")
         inside = (value in dist.choices if isinstance(dist, CategoricalDistribution)
                   else isinstance(value, (int, float)) and dist.low <= value <= dist.high)
         if not inside:

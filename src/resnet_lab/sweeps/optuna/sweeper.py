@@ -39,8 +39,8 @@ class Search:
         self.config, self.launcher, self.options = config, launcher, options
         self.space = parse_space(dict(config.hydra.sweeper.get("params") or {}), arguments)
         if not self.space.distributions:
-            raise ConfigError("hydra.sweeper.params", dict(config.hydra.sweeper.get("params") or {}),
-                              "at least one key to search, e.g. optimizer.learning_rate: tag(log, interval(1e-4, 1e-1))")
+            raise ConfigError("hydra.sweeper.params", dict(config.hydra.sweeper.get("params") or {}), "at least one "
+                              "key to search, e.g. optimizer.learning_rate: tag(log, interval(1e-4, 1e-1))")
         self.metric = config.trainer.monitor
         self.url = storage_url(options.storage, config.tracking.uri)
         self.storage = open_storage(self.url)
@@ -74,7 +74,8 @@ class Search:
             self.parent_id = parent.info.run_id
             self.client.update_run(self.parent_id, status="RUNNING")
             dirs = parent.data.tags.get("resnet_lab.sweep_dirs", "")
-            tags["resnet_lab.sweep_dirs"] = ",".join(dict.fromkeys([d for d in dirs.split(",") if d] + [self.sweep_dir]))
+            known = [d for d in dirs.split(",") if d]
+            tags["resnet_lab.sweep_dirs"] = ",".join(dict.fromkeys(known + [self.sweep_dir]))
             for key, value in tags.items():  # this session's jobs find the parent by its sweep_dir tag
                 self.client.set_tag(self.parent_id, key, value)
             print(f"optuna: continuing study {self.name!r} ({len(self.study.trials)} trials so far) and parent run "
