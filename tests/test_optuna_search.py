@@ -16,12 +16,16 @@ SEARCH = ["-m", "hparams_search=optuna", *TINY, "trainer.epochs=3", "trainer.ver
 
 
 def study_of(folder):
-    """The one study in the default storage beside the test's store, read as Optuna reads it."""
+    """The one study in the default storage beside the test's store, read as Optuna reads it (None before the
+    sweeper has made it: the journal file is opened first)."""
     import optuna
 
     warnings.simplefilter("ignore")
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "optuna.journal")))
-    (name,) = optuna.get_all_study_names(storage)
+    names = optuna.get_all_study_names(storage)
+    if not names:
+        return None
+    (name,) = names
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -32,9 +36,9 @@ def wait_for_second_batch(folder, process, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-3000:]
-        if (folder / "optuna.journal").exists():
-            trials = study_of(folder).trials
-            states = [t.state for t in trials]
+        study = study_of(folder) if (folder / "optuna.journal").exists() else None
+        if study is not None:
+            states = [t.state for t in study.trials]
             if states.count(TrialState.COMPLETE) >= 2 and states.count(TrialState.RUNNING) >= 1:
                 return
         time.sleep(0.3)
