@@ -246,3 +246,23 @@ def test_the_scripts_report_both_services_running(slurm, team_server):
     assert status.returncode == 0 and "mlflow server: running" in status.stdout and "postgresql: running" in status.stdout
     status = script("slurm-local.sh", "status", slurm_settings(slurm))
     assert status.returncode == 0 and re.search(r"\sidle\s", status.stdout), status.stdout
+
+
+def test_a_search_on_slurm_prunes_a_clearly_bad_trial_reporting_through_the_shared_storage(tmp_path, slurm,
+                                                                                           team_server):
+    """Each trial a Slurm job on its node: it reports its epochs to the study in a journal file the nodes share,
+    and the trial with a learning rate of 10 is pruned there, not by the sweeper."""
+    args = ["-m", SLURM, "hparams_search=optuna", *TINY, "trainer.epochs=3", "trainer.verbose=0",
+            "trainer.batch_size=32", f"tracking.uri={team_server.url}", "tracking.experiment=search",
+            "optimizer.learning_rate=tag(log,interval(0.001,10))", "hydra.sweeper.storage=searches/optuna.journal",
+            "hydra.sweeper.enqueue=[{optimizer.learning_rate:0.01},{optimizer.learning_rate:0.02},"
+            "{optimizer.learning_rate:10}]", "hydra.sweeper.n_trials=3", "hydra.sweeper.startup_trials=2",
+            "hydra.sweeper.warmup_epochs=1", "hydra.sweep.dir=sweep"]
+    result = run_cli("resnet-lab-train", args, tmp_path, env=slurm.env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "optuna: trial 2 pruned after epoch 1" in result.stdout and "2 finished, 1 pruned, 0 failed" in result.stdout
+    client, (parent,), children = runs_of(team_server, "search")
+    (bad,) = [c for c in children if float(c.data.params["optimizer.learning_rate"]) == 10]
+    assert bad.info.status == "FINISHED" and bad.data.tags["resnet_lab.pruned_epoch"] == "1"
+    assert "slurm.job_id" in bad.data.tags and (tmp_path / "searches" / "optuna.journal").is_file()
+    assert parent.info.status == "FINISHED" and parent.data.tags["mlflow.note.content"].startswith("**best trial ")

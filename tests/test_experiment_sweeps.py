@@ -1,5 +1,5 @@
 """Every experiment sweeps by itself: each job composes and validates, and a shrunken copy of each
-sweep runs through the real CLI. The Optuna search runs two trials."""
+sweep runs through the real CLI. The Optuna search runs two trials (tests/test_optuna_search.py: resume, pruning)."""
 
 from __future__ import annotations
 
@@ -112,8 +112,9 @@ def test_optuna_search_runs_two_trials_and_optimizes_what_training_returns(tmp_p
         "optimizer.learning_rate", "optimizer.weight_decay", "trainer.batch_size"}
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())["best_value"]
     assert best == pytest.approx(max(c.data.metrics["val_accuracy"] for c in children))
+    assert sorted(c.info.run_name.split("-")[1] for c in children) == ["t00", "t01"]  # the trial's number
     assert all(c.info.run_name.startswith("cifar_resnet20-") and "-lr" in c.info.run_name and "-bs" in c.info.run_name
-               for c in children)  # named by every override, the drawn ones included
+               for c in children)  # named by each drawn value, to 3 significant digits
 
 
 def test_optuna_must_minimize_a_loss(tmp_path):

@@ -34,8 +34,16 @@ ALLOWED_TARGETS = (
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
-    "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
     "hydra_plugins.resnet_lab_sweeper.until_resolved.UntilResolvedSweeper",
+    "hydra_plugins.resnet_lab_sweeper.optuna_search.OptunaSearchSweeper",
+    # Optuna's samplers, for hydra.sweeper.sampler._target_ (hparams_search=optuna)
+    "optuna.samplers.TPESampler",
+    "optuna.samplers.RandomSampler",
+    "optuna.samplers.GPSampler",
+    "optuna.samplers.CmaEsSampler",
+    "optuna.samplers.QMCSampler",
+    "optuna.samplers.NSGAIISampler",
+    "optuna.samplers.BruteForceSampler",
 )
 
 

@@ -40,7 +40,8 @@ SEED_IN_NAME = re.compile(r"-seed-?\d+(?=-|$)")  # what naming.run_name adds for
 def row_of(run: Any, metrics: Sequence[str]) -> Dict[str, Any]:
     """One table row: numbers stay numbers (None where the run has no value)."""
     data = {"params": run.data.params, "tags": run.data.tags, "metrics": run.data.metrics}
-    row: Dict[str, Any] = {"run": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
+    status = "PRUNED" if tracking.TAG_PRUNED_EPOCH in run.data.tags else run.info.status  # FINISHED, but cut short
+    row: Dict[str, Any] = {"run": run.info.run_name, "run_id": run.info.run_id, "status": status,
                            "group": run.data.tags.get(tracking.TAG_GROUP),
                            "test_split": run.data.tags.get(tracking.TAG_TEST_SPLIT)}
     for column, sources in SOURCES.items():
@@ -51,7 +52,10 @@ def row_of(run: Any, metrics: Sequence[str]) -> Dict[str, Any]:
 
 
 def group_key(run: Any) -> Tuple[str, Any]:
-    """Runs with one key repeat one configuration: the group hash training tags, else the params that matter."""
+    """Runs with one key repeat one configuration: the group hash training tags, else the params that matter. A
+    pruned run stands alone: its epochs were cut short, so it is no repeat of a finished run."""
+    if tracking.TAG_PRUNED_EPOCH in run.data.tags:
+        return ("pruned", run.info.run_id)
     if tracking.TAG_GROUP_HASH in run.data.tags:
         return ("group_hash", run.data.tags[tracking.TAG_GROUP_HASH])
     if not run.data.params:

@@ -22,8 +22,8 @@ COMPARE_METRICS = ("test_accuracy", "best_val_accuracy", "val_accuracy")  # the 
 TAG_SWEEP_DIRS = "resnet_lab.sweep_dirs"  # every folder a rerun of the same sweep launched jobs into
 
 
-def parent_name(sweep_dir: str) -> str:
-    return f"sweep-{Path(sweep_dir).parent.name}-{Path(sweep_dir).name}"
+def parent_name(sweep_dir: str, kind: str = "sweep") -> str:
+    return f"{kind}-{Path(sweep_dir).parent.name}-{Path(sweep_dir).name}"
 
 
 @dataclass
@@ -37,9 +37,9 @@ class ParentRun:
 
     @classmethod
     def open(cls, uri: str, experiment: str, sweep_dir: str, tags: Mapping[str, Any], note: str,
-             key_tag: Optional[str] = None) -> "ParentRun":
-        """A new parent run; or, with ``key_tag`` (a tag in ``tags``), the newest parent of the same sweep
-        reopened, with this folder added to the folders its jobs ran in."""
+             key_tag: Optional[str] = None, kind: str = "sweep") -> "ParentRun":
+        """A new parent run (named ``<kind>-<date>-<time>``); or, with ``key_tag`` (a tag in ``tags``), the newest
+        parent of the same sweep reopened, with this folder added to the folders its jobs ran in."""
         tracking.quiet_mlflow()
         client = tracking.client_for(uri)
         experiment_id = tracking.experiment_id(client, experiment, uri)
@@ -51,12 +51,12 @@ class ParentRun:
             parent = cls(client, uri, found[0].info.run_id, reopened=True)
             client.update_run(parent.run_id, status="RUNNING")
             dirs = found[0].data.tags.get(TAG_SWEEP_DIRS, found[0].data.tags.get(tracking.TAG_SWEEP_DIR, ""))
-            tags[TAG_SWEEP_DIRS] = ",".join([d for d in dirs.split(",") if d] + [sweep_dir])
+            tags[TAG_SWEEP_DIRS] = ",".join(dict.fromkeys([d for d in dirs.split(",") if d] + [sweep_dir]))
             for key, value in tags.items():  # jobs of this folder find the parent by its sweep_dir tag
                 client.set_tag(parent.run_id, key, value)
         else:
             tags = {**tags, TAG_SWEEP_DIRS: sweep_dir, MLFLOW_NOTE: note}
-            run = client.create_run(experiment_id, run_name=parent_name(sweep_dir), tags=tags)
+            run = client.create_run(experiment_id, run_name=parent_name(sweep_dir, kind), tags=tags)
             parent = cls(client, uri, run.info.run_id)
         atexit.register(parent.close, "KILLED")  # Ctrl-C or a crash in Hydra: the parent must not stay RUNNING
         return parent
@@ -79,11 +79,13 @@ class ParentRun:
         if self.client.get_run(self.run_id).info.status == "RUNNING":
             self.client.set_terminated(self.run_id, status)
 
-    def finish(self, config: DictConfig, runs: Sequence[Any], metric: str, verdict: Any, headline: str,
-               artifacts: str, tags: Mapping[str, Any], failed: List[str], failure: str) -> None:
+    def finish(self, config: DictConfig, runs: Sequence[Any], headline: str, body: Sequence[str], artifacts: str,
+               tags: Mapping[str, Any], failed: List[str], failure: str,
+               champion_from: Optional[Sequence[Any]] = None) -> None:
         """Record the end of the sweep (tags, the best test accuracy, the champion), close the run, print the
-        summary; when jobs failed, print ``failure`` on stderr and exit 1."""
-        from resnet_lab.compare.render import summary_table
+        summary (``headline``, ``body``, where the artifacts are); when jobs failed, print ``failure`` on stderr and
+        exit 1. The champion is the best of ``runs``, and none while jobs failed, unless the sweeper names its
+        candidates (``champion_from``: the best trial of a search, whatever other trials did)."""
         from resnet_lab.tracking.ui_view import pointer_lines
 
         run = tracking.Run(self.client, self.run_id)
@@ -91,12 +93,12 @@ class ParentRun:
         if best:  # so the experiment's run list shows each sweep's best result
             run.log_metrics({"best_test_accuracy": max(best)}, step=0)
         run.set_tags(dict(tags))
-        champion = sweep_champion(config, self.client, self.run_id, runs, failed)
+        champion = sweep_champion(config, self.client, self.run_id, runs if champion_from is None else champion_from,
+                                  failed if champion_from is None else [])
         self.close("FAILED" if failed else "FINISHED")
         parent = self.run
-        print("\n".join(["", f"sweep {parent.info.run_name}: {headline}", summary_table(runs, metric, verdict), "",
-                         f"parent run {self.run_id}: {artifacts} in {parent.info.artifact_uri}",
-                         *([champion.line()] if champion is not None else []),
+        print("\n".join(["", f"{headline}", *body, "", f"parent run {self.run_id}: {artifacts} in "
+                         f"{parent.info.artifact_uri}", *([champion.line()] if champion is not None else []),
                          *pointer_lines(self.uri, parent.info.experiment_id)]), flush=True)
         if failed:
             print(failure, file=sys.stderr)

@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from resnet_lab.tracking.tags import TAG_GROUP, TAG_GROUP_HASH
+from resnet_lab.tracking.tags import TAG_GROUP, TAG_GROUP_HASH, TAG_PRUNED_EPOCH
 
 ALIAS = "champion"
 DEBUG_SUFFIX = "-debug"
@@ -48,12 +48,13 @@ def registry_name(experiment: str, register_model: Optional[str], debug: bool) -
 
 def pick(runs: Sequence[Any], metric: str) -> Optional[Any]:
     """The best group's best run by ``metric`` (losses lowest, the rest highest); None if no run has both the
-    metric and a logged model."""
+    metric and a logged model. A run its search pruned is never one."""
     lower_is_better = metric.endswith("loss")
     sign = -1.0 if lower_is_better else 1.0
     groups: Dict[str, List[Any]] = {}
     for run in runs:
-        if metric in run.data.metrics and run.outputs and run.outputs.model_outputs:
+        if metric in run.data.metrics and run.outputs and run.outputs.model_outputs and \
+                TAG_PRUNED_EPOCH not in run.data.tags:
             groups.setdefault(run.data.tags.get(TAG_GROUP_HASH, run.info.run_id), []).append(run)
     if not groups:
         return None

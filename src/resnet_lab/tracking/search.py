@@ -9,7 +9,7 @@ from typing import Any, List, Mapping, Optional
 from resnet_lab.errors import ConfigError
 
 from resnet_lab.tracking.store import client_for
-from resnet_lab.tracking.tags import TAG_CHECKPOINT_DIR, TAG_CONFIG_HASH, TAG_ROLE, TAG_SWEEP_DIR
+from resnet_lab.tracking.tags import TAG_CHECKPOINT_DIR, TAG_CONFIG_HASH, TAG_PRUNED_EPOCH, TAG_ROLE, TAG_SWEEP_DIR
 
 
 def search_runs(uri: str, experiment: str, filter_string: str, **kwargs: Any) -> List[Any]:
@@ -34,11 +34,13 @@ def find_sweep_parent(uri: str, experiment: str, sweep_dir: str) -> Optional[str
 
 
 def finished_twin(uri: str, experiment: str, identity: str):
-    """The latest FINISHED training run with this config hash, if any (``tracking.skip_finished``)."""
+    """The latest FINISHED training run with this config hash, if any (``tracking.skip_finished``); a run its
+    search pruned ended FINISHED but did not train its epochs, so it is never one."""
     runs = search_runs(uri, experiment, f"tags.`{TAG_CONFIG_HASH}` = '{identity}' and tags.`{TAG_ROLE}` = 'train' "
                                     "and attributes.status = 'FINISHED'",
-                   order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0] if runs else None
+                   order_by=["attributes.start_time DESC"], max_results=100)
+    whole = [r for r in runs if TAG_PRUNED_EPOCH not in r.data.tags]
+    return whole[0] if whole else None
 
 
 def find_resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Any]:
@@ -74,8 +76,8 @@ def find_runs(client: Any, experiment: str, parent: Optional[str], tags: Mapping
         page = client.search_runs(ids, filter_string=" and ".join(filters), max_results=1000, page_token=token)
         runs.extend(page)
         token = page.token
-        if not token:
-            return runs
+        if not token:  # a pruned run ended FINISHED without its epochs: not a finished result
+            return [r for r in runs if status != "FINISHED" or TAG_PRUNED_EPOCH not in r.data.tags]
 
 
 def latest_sweep(client: Any, ids: List[str], experiment: str) -> Any:

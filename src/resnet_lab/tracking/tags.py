@@ -13,3 +13,8 @@ TAG_FAILED_EPOCH = "resnet_lab.failed_epoch"  # the epoch whose loss diverged
 TAG_REDONE_EPOCHS = "resnet_lab.redone_epochs"  # epochs trained and logged again after a damaged checkpoint
 # The test split a run was scored on (tracking/outcomes.py): per-example outcomes pair only within one.
 TAG_TEST_SPLIT = "resnet_lab.test_split"
+# A search's trial run stopped by its pruner (hparams_search=optuna): the epoch it stopped after. The run ends
+# FINISHED with its checkpoints, but is never a finished twin (skip_finished), a compared result or a champion.
+TAG_PRUNED_EPOCH = "resnet_lab.pruned_epoch"
+TAG_STUDY = "resnet_lab.optuna.study"  # the Optuna study a trial run (or a search's parent) belongs to
+TAG_TRIAL = "resnet_lab.optuna.trial"  # the trial's number in that study

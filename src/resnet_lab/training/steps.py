@@ -111,6 +111,7 @@ def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
     from resnet_lab.data.feeding import training_feed, validation
     from resnet_lab.training.callbacks import EpochLogger, NonFiniteLossGuard
     from resnet_lab.training.checkpoints import Checkpointer
+    from resnet_lab.training.pruning import trial_reporters
 
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     checkpointer = Checkpointer(context.checkpoint_dir, trainer.monitor, trainer.early_stopping_patience,
@@ -126,7 +127,7 @@ def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
                 epochs=trainer.epochs,
                 initial_epoch=done,
                 steps_per_epoch=built.steps_per_epoch if built.capped else None,
-                callbacks=[NonFiniteLossGuard(), epoch_logger],
+                callbacks=[NonFiniteLossGuard(), epoch_logger, *trial_reporters(cfg, context.run)],
                 verbose=_verbosity(trainer.verbose),
             )
     train_seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ def finish(config: DictConfig, parent: ParentRun, runs: Sequence[Any], values: M
            names: Mapping[str, str], design: Design, options: Options, rounds: Sequence[Mapping[str, Any]],
            reason: str, wall: float, failed: List[str], launched: int, sweep_dir: str) -> None:
     from resnet_lab.compare.comparison import log_to_run
-    from resnet_lab.compare.render import pairwise_report, report
+    from resnet_lab.compare.render import pairwise_report, report, summary_table
     from resnet_lab.compare.rows import rows_for
 
     client = parent.client
@@ -38,7 +38,7 @@ def finish(config: DictConfig, parent: ParentRun, runs: Sequence[Any], values: M
     note = description(verdict, rounds_table(rounds), f"stopped: {reason} after {len(rounds)} rounds")
     tags = {TAG_STOP_REASON: reason, MLFLOW_NOTE: note, "jobs_failed": len(failed),
             "wall_seconds_last_session": round(wall, 1), "training_seconds_rounds": round(total, 1)}
-    parent.finish(config, runs, options.metric, verdict,
-                  f"{len(runs)} runs in {len(rounds)} rounds; stopped: {reason}; wall time {wall / 60:.1f} min",
+    parent.finish(config, runs, f"sweep {parent.run.info.run_name}: {len(runs)} runs in {len(rounds)} rounds; "
+                  f"stopped: {reason}; wall time {wall / 60:.1f} min", [summary_table(runs, options.metric, verdict)],
                   "rounds.md, rounds.json, comparison.md, pairwise.md", tags, failed,
                   failure_line(failed, launched, sweep_dir, parent.run_id))
