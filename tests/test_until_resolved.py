@@ -24,7 +24,7 @@ from resnet_lab.errors import ConfigError
 from resnet_lab.sweeps.until_resolved import Options
 from resnet_lab.sweeps.until_resolved.grid import grid_of
 
-OPTIONS = Options(seeds_per_round=None, max_seeds=30, max_minutes=60, level=0.05, margin=0.01,
+OPTIONS = Options(seeds_per_round=None, max_seeds=30, max_minutes=60, level=0.05, min_effect=0.01,
                   metric="test_accuracy", spending="obrien_fleming")
 # Two groups, seeds 1 and 2 in round 1, one more a round up to 3 (looks at 2 and 3 seeds): two rounds, 6 runs.
 ROUNDS = ["model=cifar_resnet20,cifar_resnet32", "seed=1,2", "hydra/sweeper=until_resolved",
@@ -50,7 +50,8 @@ def test_a_grid_that_cannot_be_compared_is_refused_naming_the_key(params, argume
 
 
 @pytest.mark.parametrize("mistake,expected", [
-    (["hydra.sweeper.level=2"], "error: hydra.sweeper.level=2.0 is not allowed: a level between 0 and 1"),
+    # the margin's old name still reaches the check, which names the new one
+    (["hydra.sweeper.margin=0"], "error: hydra.sweeper.min_effect=0.0 is not allowed: a positive margin"),
     (["model=cifar_resnet20,cifar_resnt32"], "cifar_resnt32"),  # a job's mistake, before round 1
 ], ids=["setting", "job"])
 def test_a_mistake_is_one_line_and_no_run_starts(tmp_path, tmp_store, mistake, expected):
@@ -59,6 +60,8 @@ def test_a_mistake_is_one_line_and_no_run_starts(tmp_path, tmp_store, mistake, e
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    if "hydra.sweeper.margin=0" in mistake:
+        assert "note: hydra.sweeper.margin is now hydra.sweeper.min_effect" in result.stderr
     _, parents, children = sweep_runs(tmp_path)
     assert parents == [] and children == []
 

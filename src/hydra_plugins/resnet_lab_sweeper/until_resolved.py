@@ -26,7 +26,8 @@ class UntilResolvedSweeperConf:
     max_seeds: int = 30  # seeds a group at most; the design spends the whole level by then
     max_minutes: float = 120.0  # wall time of this command; no round starts that would end after it (round 1 always runs)
     level: float = 0.05  # the chance of any false "different" (and of any false "practically equal") over all rounds
-    margin: float = 0.01  # the equivalence margin in the metric's units (0.01: one point of accuracy)
+    min_effect: float = 0.01  # the equivalence margin in the metric's units (0.01: one point of accuracy), as compare.min_effect
+    margin: Optional[float] = None  # the old name of min_effect: still read, with a notice
     metric: str = "test_accuracy"  # compared per seed; higher or lower, the tests are two-sided
     spending: str = "obrien_fleming"  # alpha spending over the looks: obrien_fleming or pocock
     owns_parent_run: bool = True  # the sweep callback leaves the parent run to this sweeper
@@ -38,12 +39,19 @@ ConfigStore.instance().store(group="hydra/sweeper", name="until_resolved", node=
 
 class UntilResolvedSweeper(Sweeper):
     def __init__(self, params: Optional[Dict[str, str]] = None, seeds_per_round: Optional[int] = None,
-                 max_seeds: int = 30, max_minutes: float = 120.0, level: float = 0.05, margin: float = 0.01,
-                 metric: str = "test_accuracy", spending: str = "obrien_fleming", owns_parent_run: bool = True) -> None:
+                 max_seeds: int = 30, max_minutes: float = 120.0, level: float = 0.05, min_effect: float = 0.01,
+                 metric: str = "test_accuracy", spending: str = "obrien_fleming", owns_parent_run: bool = True,
+                 margin: Optional[float] = None) -> None:
         super().__init__()
+        if margin is not None:
+            import sys
+
+            print(f"note: hydra.sweeper.margin is now hydra.sweeper.min_effect (as compare.min_effect); using "
+                  f"min_effect={margin}", file=sys.stderr)
+            min_effect = margin
         self.params = dict(params or {})
         self.settings = dict(seeds_per_round=seeds_per_round, max_seeds=max_seeds, max_minutes=max_minutes,
-                             level=level, margin=margin, metric=metric, spending=spending)
+                             level=level, min_effect=min_effect, metric=metric, spending=spending)
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
 

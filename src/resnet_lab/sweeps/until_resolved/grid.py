@@ -101,6 +101,6 @@ def group_hashes(config_name: str, grid: Grid) -> Dict[str, str]:
 def sweep_hash(hashes: Mapping[str, str], design: Design, options: Options, seeds: Sequence[int]) -> str:
     """What makes a rerun the same sweep: its groups, the design, the margin, the metric and round 1's seeds.
     The time budget and the launcher are left out: a rerun may give it more time, or other machines."""
-    text = json.dumps({"groups": sorted(hashes.values()), "design": design_json(design, options.margin,
+    text = json.dumps({"groups": sorted(hashes.values()), "design": design_json(design, options.min_effect,
                                                                               options.metric, seeds)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

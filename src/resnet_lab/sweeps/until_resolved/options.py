@@ -17,7 +17,7 @@ class Options:
     max_seeds: int
     max_minutes: float
     level: float
-    margin: float
+    min_effect: float  # the equivalence margin, in the metric's units
     metric: str
     spending: str
 
@@ -35,8 +35,8 @@ def check_options(options: Options, config: DictConfig) -> None:
         raise ConfigError("hydra.sweeper.max_minutes", options.max_minutes, "a positive number of minutes")
     if not 0 < options.level < 1:
         raise ConfigError("hydra.sweeper.level", options.level, "a level between 0 and 1, e.g. 0.05")
-    if not options.margin > 0:
-        raise ConfigError("hydra.sweeper.margin", options.margin, "a positive margin in the metric's units (0.01 is "
-                          "one point of accuracy)")
+    if not options.min_effect > 0:
+        raise ConfigError("hydra.sweeper.min_effect", options.min_effect, "a positive margin in the metric's units "
+                          "(0.01 is one point of accuracy)")
     if options.spending not in SPENDINGS:
         raise ConfigError("hydra.sweeper.spending", options.spending, "one of " + ", ".join(map(repr, SPENDINGS)))

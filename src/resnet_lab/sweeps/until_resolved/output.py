@@ -29,7 +29,7 @@ def finish(config: DictConfig, parent: ParentRun, runs: Sequence[Any], values: M
     rows = rows_for(runs, list(COMPARE_METRICS), "seed", "depth")
     seconds = {str(g["run"]): g.get("train_seconds") for g in rows}
     named = {names.get(g, g): v for g, v in values.items()}
-    verdict = sequential_verdict(named, design, options.margin, options.metric, seconds)
+    verdict = sequential_verdict(named, design, options.min_effect, options.metric, seconds)
     for fmt, suffix in (("markdown", "md"), ("csv", "csv")):  # the sequential verdict replaces the fixed-sample one
         client.log_text(parent.run_id, report(rows, list(COMPARE_METRICS), fmt, True, verdict) + "\n",
                         f"comparison.{suffix}")

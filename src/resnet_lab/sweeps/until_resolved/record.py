@@ -35,10 +35,10 @@ class RoundLog:
         return [a for r in self.rounds for a in r.get("adopted", [])]
 
     def record(self, number: int, jobs: int, seconds: float, decision: Decision, values: Mapping[str, List[float]],
-               design: Design, margin: float, adopted: Sequence[str], stop: Optional[str]) -> Dict[str, Any]:
+               design: Design, min_effect: float, adopted: Sequence[str], stop: Optional[str]) -> Dict[str, Any]:
         """Log the round to the parent and return its entry (for ``progress_line``)."""
         counts = {g: len(v) for g, v in values.items()}
-        more = seeds_still_needed(decision, counts, _spreads(decision, values), design, margin)
+        more = seeds_still_needed(decision, counts, _spreads(decision, values), design, min_effect)
         needed_runs = sum(more.values())
         pace = seconds / jobs if jobs else None  # this round's wall seconds per job, whatever the launcher
         needed_minutes = needed_runs * pace / 60 if pace else None

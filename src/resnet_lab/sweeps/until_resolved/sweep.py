@@ -43,7 +43,7 @@ class UntilResolved:
         """The parent of the same sweep (by hash), reopened; else a new one."""
         keys = self.grid.swept_keys()
         tags = {**sweep_tags(self.config, keys), TAG_SWEEPER: "until_resolved", TAG_SWEEP_HASH: self.key,
-                DESIGN_TAG: design_json(self.design, self.options.margin, self.options.metric, self.grid.seeds)}
+                DESIGN_TAG: design_json(self.design, self.options.min_effect, self.options.metric, self.grid.seeds)}
         parent = ParentRun.open(tracking.resolve_uri(self.config.tracking.uri, Path.cwd()),
                                 self.config.tracking.experiment, self.sweep_dir, tags,
                                 note=f"seeds until resolved over {', '.join(keys)}; jobs in {self.sweep_dir}",
@@ -61,7 +61,7 @@ class UntilResolved:
 
     def run(self) -> None:
         parent, log = self.open_parent()
-        sequential = Sequential(self.design, self.options.margin)
+        sequential = Sequential(self.design, self.options.min_effect)
         start = time.monotonic()
         number = len(log.rounds)
         launched: Optional[Tuple[int, float]] = None
@@ -86,7 +86,7 @@ class UntilResolved:
             if launched is not None or (log.rounds and reason is not None):
                 number += launched is not None
                 entry = log.record(number, *(launched or (0, 0.0)), decision, values, self.design,
-                                   self.options.margin, self.seeds.adopted, reason)
+                                   self.options.min_effect, self.seeds.adopted, reason)
                 if launched is not None:
                     print(progress_line(entry, elapsed), flush=True)
             if reason is not None:
