@@ -128,7 +128,8 @@ def forecast_many(states: Sequence[Mapping[str, Sequence[float]]], design: Desig
         more_seeds: Dict[str, int] = {}
         if runs.size:
             median, q80 = (int(np.quantile(runs, q, method="inverted_cdf")) for q in (0.5, QUANTILE))
-            more_seeds = {g: int(np.quantile(more[s][full[s], i], 0.5, method="inverted_cdf")) for i, g in enumerate(groups)}
+            more_seeds = {g: int(np.quantile(more[s][full[s], i], 0.5, method="inverted_cdf"))
+                          for i, g in enumerate(groups)}
         pair_chance = {(groups[a], groups[b]): float(np.mean(verdict[s, :, p] > 0))
                        for p, (a, b) in enumerate(rule.pairs)}
         results.append(Forecast(float(full[s].mean()), median, q80, minutes(median), minutes(q80), more_seeds,
@@ -207,7 +208,8 @@ def seeds_to_resolve(diff: float, var_a: float, var_b: float, n_a: int, n_b: int
                           (np.abs(diff) <= x).astype(float))
         return np.clip(spread, 0.0, 1.0)
 
-    unresolved = np.where(lower < upper, within(upper) - within(lower), 0.0)
+    below = np.where(lower > 0, within(lower), 0.0)  # an empty equivalence region holds nothing
+    unresolved = np.where(lower < upper, within(upper) - below, 0.0)
     enough = np.flatnonzero(1 - unresolved >= POWER)
     if enough.size:
         return int(n[enough[0]])

@@ -278,7 +278,7 @@ def _weight_nodes(m: int, level: float) -> Tuple[float, ...]:
 
 
 def welch_tests(a: np.ndarray, b: np.ndarray, min_effect: float) -> Tuple[float, float, float, float, float, float]:
-    """p (two-sided Welch), p of TOST against ±min_effect, diff, se, df and the pooled sd (``testing.welch_values``)."""
+    """p (two-sided Welch), p of TOST against ±min_effect, diff, se, df and the pooled sd (``testing``)."""
     test = welch_values(a, b, min_effect)
     sd = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
     return float(test.p), float(test.p_equal), float(test.diff), float(test.se), float(test.df), sd
@@ -320,12 +320,15 @@ def simulate(draw: Callable[[str, int], np.ndarray], groups: Sequence[str], desi
 
 def seeds_still_needed(decision: Decision, seeds: Mapping[str, int], sd: Mapping[Tuple[str, str], float],
                        design: Design, min_effect: float) -> Dict[str, int]:
-    """Per group, the median of the more seeds it gets in the futures that resolve every pair (``forecast.py``):
-    kept for callers of the per-group figure; the progress line should show ``forecast.forecast`` itself, whose
-    chance of a full verdict this figure leaves out. ``sd`` is not used: the forecast reads ``decision.values``."""
+    """Per group, the median of the more seeds it gets in the futures that resolve every pair (``forecast.py``), or
+    where none does, what the budget still allows: kept for callers of the per-group figure; the progress line
+    should show ``forecast.forecast(...).line()`` itself, whose chance of a full verdict this figure leaves out.
+    ``sd`` is not used: the forecast reads ``decision.values``."""
     from resnet_lab.compare.forecast import forecast
 
     if decision.done or not decision.values:
         return {}
-    ahead = forecast(decision.values, design, min_effect, decision=decision)
+    ahead = forecast(decision.values, design, min_effect, alternatives=False)
+    if not ahead.more_seeds:  # no future resolves every pair: what the budget still allows
+        return {g: design.max_seeds - seeds.get(g, 0) for g in decision.unresolved_groups}
     return {g: n for g, n in ahead.more_seeds.items() if g in decision.unresolved_groups}

@@ -45,7 +45,8 @@ def welch_summary(mean_a, var_a, n_a, mean_b, var_b, n_b, min_effect: float = 0.
     diff = mean_a - mean_b
     no_spread = se2 <= 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        parts = va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1) + np.where(np.isfinite(extra_df), extra_var ** 2 / extra_df, 0)
+        extra_part = np.where(np.isfinite(extra_df), extra_var ** 2 / extra_df, 0)
+        parts = va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1) + extra_part
         df = np.where(parts > 0, se2 ** 2 / np.where(parts > 0, parts, 1), math.inf)
         se = np.sqrt(np.where(no_spread, 1.0, se2))
         p = 2 * stdtr(df, -np.abs(diff) / se)
