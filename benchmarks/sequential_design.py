@@ -6,7 +6,7 @@ Every simulated sweep runs the sweeper's rule (``compare/rule.py``: the decision
 ``first``, ``first + per_round``, ... seeds a group up to ``max_seeds``, seeds only for groups of unresolved pairs.
 Seeds are normal around each group's mean with sd ``--sd``. No training, no MLflow.
 
-    python benchmarks/sequential_design.py --json          # the design's figures (10,000 sweeps a rate, ~6 min)
+    python benchmarks/sequential_design.py --json          # the design's figures (10,000 sweeps a rate, ~7 min)
     python benchmarks/sequential_design.py --means 1.6,1.6,0,0 --minutes-per-run 1.3   # what your sweep will cost
 
 Without ``--means`` it measures, with sd 1 point, margin 1 point, level 0.05, looks at 3, 4, ..., 30 seeds:
@@ -104,8 +104,9 @@ def evaluate(args) -> Dict[str, float]:
         "q80_seeds_first_pair": float(np.quantile(seeds_first, 0.8)),
         "median_runs": float(np.median(readme.runs)),
     }
-    figures.update(forecast_check(readme_data, readme, design, args.min_effect, args.forecast_at, args.futures,
-                                  args.workers, args.seed + 3))
+    if not args.skip_forecast:
+        figures.update(forecast_check(readme_data, readme, design, args.min_effect, args.forecast_at, args.futures,
+                                      args.workers, args.seed + 3))
     figures.update({"sweeps": args.sweeps, "futures": args.futures, "spending": args.spending, "sd": args.sd,
                     "min_effect": args.min_effect, "max_seeds": args.max_seeds, "first": args.first,
                     "per_round": args.per_round, "level": args.level})
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] = ()) -> None:
     parser.add_argument("--sweeps", type=int, default=10_000, help="simulated sweeps a rate")
     parser.add_argument("--futures", type=int, default=200, help="futures each forecast simulates")
     parser.add_argument("--forecast-at", type=int, default=10, help="seeds a group at which the forecast is made")
+    parser.add_argument("--skip-forecast", action="store_true", help="the rates and costs only (seconds)")
     parser.add_argument("--minutes-per-run", type=float, help="design calculator: minutes a run takes")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
