@@ -112,7 +112,7 @@ def test_text_groups_repeats_and_ends_on_the_pairwise_verdict(repeats_store, mon
     assert verdict[0] == ("test_accuracy on this test set: Welch's t per pair, Holm-adjusted, equivalence margin "
                           "±1 point (compare.min_effect)")
     assert verdict[1] == ("  cifar_resnet20 vs cifar_resnet32: no difference detected, -6.2 to +2.2 points; resolving "
-                          "it at a 1-point margin needs about 43 seeds a group (about 5.8 h more training at these "
+                          "it at a 1-point margin needs about 21 seeds a group (about 2.6 h more training at these "
                           "runs' speed)")
     assert "  cifar_resnet44 > cifar_resnet56 by 28.6 points [23.2, 34.0], Holm p 0.033" in verdict
     assert verdict[-2:] == ["  5 of 6 pairs resolved",
@@ -153,7 +153,7 @@ def test_csv_and_json_carry_raw_statistics_and_member_runs(repeats_store, monkey
     assert len(pairs) == 6 and shown_json["verdict"][-2] == "  5 of 6 pairs resolved"
     twenty_vs_32 = next(p for p in pairs if (p["a"], p["b"]) == ("cifar_resnet20", "cifar_resnet32"))
     assert twenty_vs_32["test_set_diff"] == pytest.approx(-0.02) and twenty_vs_32["verdict"] == "unresolved"
-    assert twenty_vs_32["seeds_needed"] == 43 and twenty_vs_32["new_data_note"] == "no per-example outcomes logged"
+    assert twenty_vs_32["seeds_needed"] == 21 and twenty_vs_32["new_data_note"] == "no per-example outcomes logged"
     pair_rows = list(csv.DictReader(io.StringIO(compare_here(tmp_path, monkeypatch, ["compare.format=csv",
                                                                                       "compare.table=pairs"]))))
     assert [(r["a"], r["b"], r["verdict"]) for r in pair_rows][-1] == ("cifar_resnet44", "cifar_resnet56", "different")

@@ -32,7 +32,7 @@ DEFAULT_MIN_EFFECT = CompareConfig.min_effect  # the sweep's comparison uses res
 log = logging.getLogger(__name__)
 
 
-def verdict_of(client: Any, groups: Sequence[Mapping[str, Any]], metric: str, margin: float,
+def verdict_of(client: Any, groups: Sequence[Mapping[str, Any]], metric: str, min_effect: float,
                scope: str) -> Verdict:
     """The pairwise tests of grouped rows on ``metric``; on test accuracy each run's per-example outcomes
     give the new-data scope."""
@@ -50,13 +50,13 @@ def verdict_of(client: Any, groups: Sequence[Mapping[str, Any]], metric: str, ma
             if all(c is not None for c in correct) and len({len(c) for c in correct}) == 1:
                 outcomes, split = np.stack(correct), splits.pop()
         tested.append(Group(str(group["run"]), [m[metric] for m in members], outcomes, split))
-    pairs = compare_pairs(tested, metric, margin)
+    pairs = compare_pairs(tested, metric, min_effect)
     seconds = {str(g["run"]): g.get("train_seconds") for g in groups}
-    return Verdict(metric, scope, margin, pairs, single, seconds)
+    return Verdict(metric, scope, min_effect, pairs, single, seconds)
 
 
 def log_to_run(client: Any, run_id: str, runs: Sequence[Any], metrics: Sequence[str], plot_metric: str,
-               sort: str = "depth", group: str = "seed", margin: float = DEFAULT_MIN_EFFECT,
+               sort: str = "depth", group: str = "seed", min_effect: float = DEFAULT_MIN_EFFECT,
                scope: str = "test_set") -> Optional[Verdict]:
     """Log the comparison of ``runs`` to one run (a sweep's parent): markdown, CSV, the pairwise table
     (``pairwise.md``, ``.csv``) and the plots; returns the verdict on the first metric, when grouped.
@@ -66,7 +66,7 @@ def log_to_run(client: Any, run_id: str, runs: Sequence[Any], metrics: Sequence[
     import tempfile
 
     rows = rows_for(runs, metrics, group, sort)
-    verdict = verdict_of(client, rows, metrics[0], margin, scope) if group == "seed" and metrics else None
+    verdict = verdict_of(client, rows, metrics[0], min_effect, scope) if group == "seed" and metrics else None
     tables = (("comparison", rows, group == "seed", verdict),
               ("comparison_runs", rows_for(runs, metrics, "none", sort), False, None))
     for stem, table_rows, grouped, told in tables:

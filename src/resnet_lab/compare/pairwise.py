@@ -6,19 +6,24 @@ For groups A and B with per-seed values a (n_a of them) and b (n_b), on one metr
   Welch-Satterthwaite, the 95% interval diff ± t(0.975, df)·se and a two-sided p-value. Its calibration
   holds at n = 3 for normal per-seed values; a percentile bootstrap over three seeds does not.
 - **Two scopes.** "On this test set" counts the seed variance only: every run is scored on the same
-  images. "On new data" adds the test-sampling variance of the paired difference, var_i(d_i)/N, where d_i
-  is A's share of seeds right on image i minus B's (from the runs' per-example outcomes), as one more
-  Welch-Satterthwaite component with N - 1 degrees of freedom.
-- **Holm's step-down correction** of the p-values over all pairs (statsmodels ``multipletests``).
+  images. "On new data" adds the variance a new test set of N images would add, var_x(mu_A(x) - mu_B(x))/N,
+  as one more Welch-Satterthwaite component with N - 1 degrees of freedom. It is estimated from the runs'
+  per-example outcomes: var_i(d_i), d_i being A's share of seeds right on image i minus B's, less the seeds'
+  own noise on each image, mean_i(v_Ai/n_A + v_Bi/n_B) (v_Ai: the variance over A's seeds of being right on
+  image i), which s²/n already counts (the diagonal of a run's accuracy variance); counted twice, the interval
+  was too wide and P(A > B) too close to 0.5.
+- **Holm's step-down correction** (``testing.holm``) over all pairs of a verdict, one family per scope: on new
+  data, pairs without outcomes join it with their test-set p-values.
 - **P(A > B)**, Bouthillier et al. (MLSys 2021): the probability that a run of A beats a run of B.
   Under the normal model of one run against another it is Φ(diff / σ), σ² = s_a² + s_b² (plus the
   test-sampling variance of one run's difference on new data); its interval maps the difference's
   interval through the same function. (The share of pairs a run of A won is a coarse estimate at three
   seeds: nine pairs, and no interval.)
-- **Equivalence (TOST)**: two one-sided Welch tests against ±margin, Holm-adjusted over the pairs; both
-  rejecting means the difference lies inside the margin.
-- **Seeds needed**: the seeds a group that a two-sided Welch test at level 5% needs to detect a
-  difference of the margin with power 0.8 at the observed seed sd (statsmodels ``TTestIndPower``).
+- **Equivalence (TOST)**: two one-sided Welch tests against ±min_effect, Holm-adjusted over the pairs; both
+  rejecting means the difference lies inside the margin; the interval that goes with it is the 90% one
+  (Schuirmann 1987).
+- **No spread**: two groups whose seeds all gave the same value cannot be tested (``testing.py``).
+- **Seeds needed** for an unresolved pair: ``forecast.seeds_to_resolve``, at the level Holm gives it.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from resnet_lab.compare.testing import holm, t_quantile, welch_values
+
 LEVEL = 0.05  # two-sided tests, family-wise over the pairs (Holm)
-POWER = 0.8  # for the seeds-needed advice
-MAX_SEEDS = 1000  # beyond this the advice says "more than"
+EQUAL_CONFIDENCE = 1 - 2 * LEVEL  # the interval that goes with TOST at LEVEL
 OUTCOME_METRIC = "test_accuracy"  # the mean of a run's per-example outcomes: the metric with a new-data scope
 
 
@@ -47,7 +53,7 @@ class Estimate:
     df: float
     p: float  # two-sided, unadjusted
     p_holm: float
-    p_equal: float  # TOST against ±margin, unadjusted
+    p_equal: float  # TOST against ±min_effect, unadjusted
     p_equal_holm: float
     prob_a_beats_b: float
     prob_low: float
@@ -69,8 +75,11 @@ class Pair:
     new_data: Optional[Estimate]
     new_data_note: Optional[str]  # why there is no new-data estimate
     test_images: int  # per-example outcomes paired (0: none)
-    per_image_var: float  # var_i(d_i): the new-data variance is this over the test images
-    sd_pooled: float  # the seeds' spread, for the seeds a margin needs
+    per_image_var: float  # var_x(mu_A(x) - mu_B(x)): the new-data variance is this over the test images
+    sd_pooled: float  # the seeds' spread
+    var_a: float = math.nan  # each group's variance over its seeds, for the seeds a verdict needs
+    var_b: float = math.nan
+    fallback: Optional[Estimate] = None  # no new-data estimate: the test-set one, Holm-adjusted in the new-data family
 
 
 @dataclass(frozen=True)
@@ -84,115 +93,79 @@ class Group:
 
 
 def welch(a: np.ndarray, b: np.ndarray, extra_var: float = 0.0, extra_df: float = math.inf,
-          margin: float = 0.0) -> Tuple[float, float, float, float, float, float, float]:
-    """diff, se, df, ci_low, ci_high, p (two-sided), p of TOST against ±margin (1.0 without a margin)."""
-    from scipy.stats import t
-
-    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
-    se2 = va + vb + extra_var
-    diff = float(np.mean(a) - np.mean(b))
-    if se2 <= 0:  # identical values in both groups: no spread to test against
-        p = 1.0 if diff == 0 else 0.0
-        inside = abs(diff) < margin
-        return diff, 0.0, math.inf, diff, diff, p, 0.0 if inside else 1.0
-    parts = [va ** 2 / (len(a) - 1), vb ** 2 / (len(b) - 1)]
-    if extra_var > 0 and math.isfinite(extra_df):
-        parts.append(extra_var ** 2 / extra_df)
-    df = se2 ** 2 / sum(parts) if sum(parts) > 0 else math.inf
-    se = math.sqrt(se2)
-    half = float(t.ppf(1 - LEVEL / 2, df)) * se
-    p = float(2 * t.sf(abs(diff) / se, df))
-    p_equal = 1.0
-    if margin > 0:  # H0: diff <= -margin or diff >= +margin; both one-sided tests must reject
-        p_equal = float(max(t.sf((diff + margin) / se, df), t.cdf((diff - margin) / se, df)))
-    return diff, se, df, diff - half, diff + half, p, p_equal
+          min_effect: float = 0.0, confidence: float = 1 - LEVEL
+          ) -> Tuple[float, float, float, float, float, float, float]:
+    """diff, se, df, ci_low, ci_high, p (two-sided), p of TOST against ±min_effect (1.0 without one), by
+    ``testing.welch_summary``; no spread in both groups gives p = 1 and a zero-width interval."""
+    test = welch_values(a, b, min_effect, extra_var, extra_df)
+    diff, se, df = float(test.diff), float(test.se), float(test.df)
+    half = float(t_quantile((1 + confidence) / 2, df)) * se if se > 0 else 0.0
+    return diff, se, df, diff - half, diff + half, float(test.p), float(test.p_equal)
 
 
-def paired_sampling_variance(outcomes_a: np.ndarray, outcomes_b: np.ndarray) -> Tuple[float, float]:
-    """The variance a new test set of the same size adds to the difference of mean accuracies, var_i(d_i)/N
-    with d_i = A's share of seeds right on image i minus B's; and the same for one run against one run."""
-    d = outcomes_a.mean(axis=0) - outcomes_b.mean(axis=0)
+def paired_sampling_variance(outcomes_a: np.ndarray, outcomes_b: np.ndarray) -> float:
+    """The variance a new test set of the same size adds to the difference of mean accuracies (and to one run
+    against one run): var_x(mu_A(x) - mu_B(x)) / N, estimated as var_i(d_i) less the seeds' noise on each image
+    that the seed variance already holds, mean_i(v_Ai / n_A + v_Bi / n_B), over N; never below 0."""
+    a, b = outcomes_a.astype(float), outcomes_b.astype(float)
+    d = a.mean(axis=0) - b.mean(axis=0)
     images = d.shape[0]
-    per_run = (outcomes_a.astype(float)[:, None, :] - outcomes_b.astype(float)[None, :, :]).var(axis=-1, ddof=1)
-    return float(d.var(ddof=1) / images), float(per_run.mean() / images)
+    seed_noise = a.var(axis=0, ddof=1) / a.shape[0] + b.var(axis=0, ddof=1) / b.shape[0]
+    return float(max(d.var(ddof=1) - seed_noise.mean(), 0.0) / images)
 
 
-def seeds_needed(sd: float, effect: float) -> Optional[int]:
-    """Seeds a group for a two-sided 5% test to find ``effect`` with power 0.8 at seed sd ``sd``: the
-    smallest n whose power (statsmodels ``TTestIndPower``) reaches it; MAX_SEEDS + 1 for "more than"."""
-    from statsmodels.stats.power import TTestIndPower
-
-    if not effect > 0 or not math.isfinite(sd):
-        return None
-    if sd <= 0:
-        return 2
-    seeds = np.arange(2, MAX_SEEDS + 1)
-    power = TTestIndPower().power(effect_size=effect / sd, nobs1=seeds, alpha=LEVEL, ratio=1.0)
-    enough = np.flatnonzero(power >= POWER)
-    return int(seeds[enough[0]]) if enough.size else MAX_SEEDS + 1
-
-
-def seeds_for_equivalence(sd: float, margin: float, fixed_var: float = 0.0) -> Optional[int]:
-    """Seeds a group for the equivalence test to show a true difference of 0 inside ±margin with power
-    0.8, in the normal approximation: margin = (z(0.95) + z(0.9)) · sqrt(2 sd²/n + fixed_var). None when no
-    number of seeds does it (the fixed part, a test set's sampling variance, is too large alone)."""
+def images_needed(min_effect: float, per_image_var: float, power: float = 0.8) -> int:
+    """Test images at which a test set's sampling variance alone (per_image_var / images) leaves room to tell
+    ±min_effect apart with this power (equivalence at a zero difference, normal approximation)."""
     from scipy.stats import norm
 
-    z = float(norm.ppf(1 - LEVEL) + norm.ppf(1 - (1 - POWER) / 2))
-    room = (margin / z) ** 2 - fixed_var
-    if room <= 0:
-        return None
-    return int(min(max(2, math.ceil(2 * sd ** 2 / room)), MAX_SEEDS + 1))
+    z = float(norm.ppf(1 - LEVEL) + norm.ppf(1 - (1 - power) / 2))
+    return int(math.ceil(per_image_var * (z / min_effect) ** 2))
 
 
-def images_needed(margin: float, per_image_var: float) -> int:
-    """Test images at which a test set's sampling variance alone (per_image_var / images) leaves room to
-    tell ±margin apart, as in ``seeds_for_equivalence`` with unlimited seeds."""
-    from scipy.stats import norm
-
-    z = float(norm.ppf(1 - LEVEL) + norm.ppf(1 - (1 - POWER) / 2))
-    return int(math.ceil(per_image_var * (z / margin) ** 2))
-
-
-def compare_pairs(groups: Sequence[Group], metric: str, margin: float) -> List[Pair]:
-    """Every pair of groups with two or more values each, in the order given; p-values Holm-adjusted."""
-    from statsmodels.stats.multitest import multipletests
-
+def compare_pairs(groups: Sequence[Group], metric: str, min_effect: float) -> List[Pair]:
+    """Every pair of groups with two or more values each, in the order given; p-values Holm-adjusted, one family
+    per scope."""
     usable = [g for g in groups if len(_finite(g.values)) >= 2]
     pairs: List[Pair] = []
     for ga, gb in itertools.combinations(usable, 2):
         a, b = _finite(ga.values), _finite(gb.values)
-        test_set = _estimate(a, b, margin)
+        test_set = _estimate(a, b, min_effect)
         new_data, note, images, per_image = None, None, 0, 0.0
         if ga.outcomes is None or gb.outcomes is None:
             note = "no per-example outcomes logged"
         elif ga.test_split != gb.test_split or ga.outcomes.shape[1] != gb.outcomes.shape[1]:
             note = f"scored on different test splits ({ga.test_split} and {gb.test_split})"
         else:
-            extra, per_run = paired_sampling_variance(ga.outcomes, gb.outcomes)
+            extra = paired_sampling_variance(ga.outcomes, gb.outcomes)
             images, per_image = ga.outcomes.shape[1], extra * ga.outcomes.shape[1]
-            new_data = _estimate(a, b, margin, extra, images - 1, per_run)
-        sd = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+            new_data = _estimate(a, b, min_effect, extra, images - 1)
+        var_a, var_b = float(np.var(a, ddof=1)), float(np.var(b, ddof=1))
         pairs.append(Pair(ga.name, gb.name, metric, len(a), len(b), float(a.mean()), float(b.mean()), test_set,
-                          new_data, note, images, per_image, sd))
+                          new_data, note, images, per_image, math.sqrt((var_a + var_b) / 2), var_a, var_b))
     if not pairs:
         return []
-    for scope in ("test_set", "new_data"):
-        held = [i for i, p in enumerate(pairs) if getattr(p, scope) is not None]
-        if not held:
-            continue
-        adjusted = multipletests([getattr(pairs[i], scope).p for i in held], method="holm")[1]
-        equal = multipletests([getattr(pairs[i], scope).p_equal for i in held], method="holm")[1]
-        for i, p_holm, p_equal in zip(held, adjusted, equal):
-            estimate = replace(getattr(pairs[i], scope), p_holm=float(p_holm), p_equal_holm=float(p_equal))
-            pairs[i] = replace(pairs[i], **{scope: estimate})
+    tested = [p.test_set for p in pairs]
+    tested = _adjusted(tested)
+    pairs = [replace(p, test_set=e) for p, e in zip(pairs, tested)]
+    if any(p.new_data is not None for p in pairs):
+        family = _adjusted([p.new_data if p.new_data is not None else p.test_set for p in pairs])
+        pairs = [replace(p, new_data=e) if p.new_data is not None else replace(p, fallback=e)
+                 for p, e in zip(pairs, family)]
     return pairs
 
 
-def _estimate(a: np.ndarray, b: np.ndarray, margin: float, extra_var: float = 0.0, extra_df: float = math.inf,
-              extra_run_var: float = 0.0) -> Estimate:
-    diff, se, df, low, high, p, p_equal = welch(a, b, extra_var, extra_df, margin)
-    sigma = math.sqrt(np.var(a, ddof=1) + np.var(b, ddof=1) + extra_run_var)
+def _adjusted(estimates: Sequence[Estimate]) -> List[Estimate]:
+    """The estimates with their p-values Holm-adjusted as one family, capped at 1."""
+    different = np.minimum(holm([e.p for e in estimates]), 1.0)
+    equal = np.minimum(holm([e.p_equal for e in estimates]), 1.0)
+    return [replace(e, p_holm=float(d), p_equal_holm=float(q)) for e, d, q in zip(estimates, different, equal)]
+
+
+def _estimate(a: np.ndarray, b: np.ndarray, min_effect: float, extra_var: float = 0.0,
+              extra_df: float = math.inf) -> Estimate:
+    diff, se, df, low, high, p, p_equal = welch(a, b, extra_var, extra_df, min_effect)
+    sigma = math.sqrt(np.var(a, ddof=1) + np.var(b, ddof=1) + extra_var)
     prob, prob_low, prob_high = (_phi(x / sigma) if sigma > 0 else 0.5 + 0.5 * float(np.sign(x))
                                  for x in (diff, low, high))
     return Estimate(diff, low, high, se, df, p, p, p_equal, p_equal, prob, prob_low, prob_high)
@@ -207,5 +180,8 @@ def _finite(values: Sequence[Optional[float]]) -> np.ndarray:
 
 
 def scope_of(pair: Pair, scope: str) -> Estimate:
-    """The estimate in ``scope`` ("test_set" or "new_data"), falling back to this test set where outcomes lack."""
-    return pair.new_data if scope == "new_data" and pair.new_data is not None else pair.test_set
+    """The estimate in ``scope`` ("test_set" or "new_data"), falling back to this test set where outcomes lack
+    (Holm-adjusted with the new-data family)."""
+    if scope != "new_data":
+        return pair.test_set
+    return pair.new_data or pair.fallback or pair.test_set

@@ -58,7 +58,7 @@ def pairwise_report(verdict: Verdict, fmt: str) -> str:
         shown.append({
             "pair": f"{row['a']} vs {row['b']}", "n": f"{row['n_a']}, {row['n_b']}",
             "difference [95%]": _interval(units, row, first),
-            "Holm p": f"{row[first + '_p_holm']:.3g}",
+            "Holm p": f"{row['p_holm']:.3g}",
             "P(a run of A beats B) [95%]": f"{row[first + '_prob_a_beats_b']:.2f} [{row[first + '_prob_low']:.2f}, "
                                            f"{row[first + '_prob_high']:.2f}]",
             "on new data": _interval(units, row, "new_data") if row["new_data_diff"] is not None else "-",

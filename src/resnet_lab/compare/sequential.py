@@ -1,48 +1,57 @@
 """Seeds until resolved: the pairwise verdict of a sweep that looks at its data after every round of seeds.
 
-Looking after every round and stopping once a test passes inflates false verdicts unless the looks are paid
-for. This module pays for them with alpha spending (Lan & DeMets 1983) and a union bound over looks and
-pairs, which needs no joint distribution of the test statistics and holds for looks taken at any time:
+Looking after every round and stopping once a test passes inflates false verdicts unless the looks are paid for.
+This module pays for them exactly, with group-sequential boundaries for correlated looks and a multiple-testing
+graph that passes the level of a resolved pair on to the others:
 
 - **The looks are fixed in advance.** With ``first`` seeds in round 1, ``per_round`` more a round and at most
-  ``max_seeds`` a group, the possible looks are n_1 = first, n_2 = first + per_round, ..., capped at
-  max_seeds; look j is at information fraction t_j = n_j / max_seeds.
-- **Each look gets its share of the level.** The spending function alpha(t) rises from 0 to the level at
-  t = 1; look j may spend alpha(t_j) - alpha(t_{j-1}). O'Brien-Fleming type (the default):
-  alpha(t) = 2 - 2 Phi(z_{1-level/2} / sqrt(t)), which spends almost nothing early (O'Brien & Fleming 1979;
-  the spending form is Lan & DeMets'); Pocock type: level * ln(1 + (e - 1) t).
-- **A pair is tested at a look on the first n_j seeds (by seed order) of each of its two groups**: Welch's
-  t for a difference, two one-sided Welch tests (TOST) against ±margin for equivalence, as in
-  ``pairwise.py``. Its score r = min over the looks so far of p_j / (alpha(t_j) - alpha(t_{j-1})).
-- **Holm over the pairs on r**: sorted ascending, the k-th smallest rejects while r <= 1 / (pairs - k).
-  This is the closed test whose intersection tests reject when some r_i <= 1/|I|; each has level
-  sum_i sum_j (spent at j)/|I| <= level by the union bound, whatever the dependence between pairs and looks
-  (Jennison & Turnbull 2000 on alpha spending and several hypotheses; Maurer & Bretz 2013, Statistics in
-  Biopharmaceutical Research, on Holm-type procedures in group-sequential trials).
-  Looks never taken (a pair whose groups got no more seeds) count as p = 1, which only makes rejection rarer,
-  so the bound also holds when which groups get seeds depends on the data.
+  ``max_seeds`` a group, the looks are n_1 = first, n_2 = first + per_round, ..., capped at max_seeds; look j is
+  at information fraction t_j = n_j / max_seeds (both groups of a pair have n_j seeds there, so the information
+  of the difference, n_j / (sigma_a^2 + sigma_b^2), is that share of the last look's).
+- **A pair is tested at a look on the first n_j seeds (by seed order) of each of its two groups**: Welch's t for
+  a difference (two-sided), TOST against ±min_effect for "practically equal" (one-sided), each carried to the
+  standard normal scale through its p-value (``testing.z_of``).
+- **Each hypothesis spends w * alpha(t)**, w its weight, alpha(t) the spending function (``boundaries.py``), and
+  its boundaries at every look so far are the exact ones for that spending (``boundaries.boundary_table``).
+- **Graphical Holm over the pairs** (Maurer & Bretz 2013), in two separate families, "different" (H0: equal
+  means) and "practically equal" (H0: |difference| >= min_effect); nothing passes between them. Within a family,
+  a rejected hypothesis passes its weight on equally to the rest (Holm's graph: with v left, each has 1/v),
+  and their boundaries are recomputed over all looks so far for the new weight. By the closed testing principle
+  this rejects H_i once, for every set J of hypotheses holding it, some H_k in J has crossed, at some look so
+  far, the boundary of weight 1/|J|; Holm's graph is consonant, so that is Holm's step-down on each
+  hypothesis's smallest crossing weight w*_i: sorted ascending, reject while (m - k + 1) w*_(k) <= 1.
 
-Because the verdict is a function of the per-seed values alone (every look up to the present, recomputed),
-it is the same whoever computes it, after a resume or in ``resnet-lab-compare``, and a pair once resolved
-stays resolved: more seeds add looks, and r only falls.
-
-"Different" and "practically equal" are each controlled at the level (as in the fixed-sample verdict).
+Because the verdict is a function of the per-seed values alone (every look up to the present, recomputed), it is
+the same whoever computes it, after a resume or in ``resnet-lab-compare``; a look missed in real time (a resume
+that adds several rounds' seeds at once) is taken on the seed prefix all the same, and a pair once resolved
+stays resolved (more looks only lower w*). Looks a pair never gets (its groups stopped) only make rejection
+rarer. Seeds beyond the last look a group reached wait for the next look.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import cached_property
-from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-SPENDINGS = ("obrien_fleming", "pocock")
+from resnet_lab.compare.boundaries import SPENDINGS, boundary_table, spending_function
+from resnet_lab.compare.testing import holm, p_of, t_quantile, welch_values, z_of
+
 DIFFERENT = "different"
 EQUAL = "practically equal"
 SMALL = "different, inside the margin"
 UNRESOLVED = "unresolved"
+ALL_RESOLVED = "all resolved"
+SEED_BUDGET = "seed budget"
+TIME_BUDGET = "time budget"
+TOLERANCE = 1e-9  # Holm's comparison of w* against 1/v, which the log interpolation reproduces to a few ulps
+
+__all__ = ["SPENDINGS", "DIFFERENT", "EQUAL", "SMALL", "UNRESOLVED", "ALL_RESOLVED", "SEED_BUDGET", "TIME_BUDGET",
+           "Design", "PairState", "Decision", "Sequential", "next_round", "stop_reason", "simulate",
+           "seeds_still_needed", "welch_tests"]
 
 
 @dataclass(frozen=True)
@@ -66,29 +75,27 @@ class Design:
         seeds = list(range(self.first, self.max_seeds, self.per_round))
         return seeds + [self.max_seeds]
 
-    def spent(self, t: float) -> float:
-        """alpha(t): the share of the level spent by information fraction t."""
-        from scipy.special import ndtr, ndtri
+    def fractions(self) -> Tuple[float, ...]:
+        """Each look's information fraction, n_j / max_seeds."""
+        return tuple(n / self.max_seeds for n in self.looks())
 
-        t = min(max(t, 0.0), 1.0)
-        if t == 0:
-            return 0.0
-        if self.spending == "pocock":
-            return self.level * math.log(1 + (math.e - 1) * t)
-        return float(2 * ndtr(ndtri(self.level / 2) / math.sqrt(t)))
+    def spent(self, t: float) -> float:
+        """alpha(t): the share of the level spent by information fraction t (weight 1)."""
+        return spending_function(self.spending, self.level)(t)
 
     def increments(self) -> Dict[int, float]:
-        """Each look's share: alpha(t_j) - alpha(t_{j-1}); they add up to the level."""
-        return dict(self._shares)
-
-    @cached_property
-    def _shares(self) -> Dict[int, float]:
+        """Each look's share at weight 1: alpha(t_j) - alpha(t_{j-1}); they add up to the level."""
         shares, before = {}, 0.0
         for n in self.looks():
             now = self.spent(n / self.max_seeds)
             shares[n] = now - before
             before = now
         return shares
+
+    def boundaries(self, weight: float, sided: int) -> np.ndarray:
+        """The z boundaries at every look for a hypothesis of this weight (two-sided: "different"; one-sided:
+        each side of TOST, "practically equal")."""
+        return boundary_table(self.fractions(), self.spending, self.level, float(weight), sided)
 
     def look_at(self, seeds: int) -> Optional[int]:
         """The last look that ``seeds`` seeds a group reach (None before the first)."""
@@ -108,23 +115,25 @@ class PairState:
     a: str
     b: str
     look: Optional[int]  # seeds a group of the latest look (None: not tested yet)
-    r_different: float  # min over looks of p / spent
-    r_equal: float
+    w_different: float  # the smallest weight whose boundary it crossed at some look (inf: none)
+    w_equal: float
     p_different: float  # sequential Holm p, on the level's scale: resolved when <= level
     p_equal: float
     verdict: str
     diff: float = math.nan  # at the latest look
     ci_low: float = math.nan  # repeated confidence interval: the intersection over the looks
     ci_high: float = math.nan
-    resolved_at: Optional[int] = None  # the first look at which it was resolved
+    resolved_at: Optional[int] = None  # the first look (seeds a group) at which it was resolved
+    no_spread: bool = False  # both groups' seeds all gave the same value: cannot be tested
 
 
 @dataclass
 class Decision:
-    """All pairs after a look; which groups still need seeds."""
+    """All pairs after a look; which groups still need seeds; the values it was decided on."""
 
     pairs: List[PairState]
     groups: Sequence[str]
+    values: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def resolved(self) -> int:
@@ -145,145 +154,134 @@ class Sequential:
     """The verdict of a seeds-until-resolved sweep; ``decide`` is a pure function of the per-seed values."""
 
     design: Design
-    margin: float
+    min_effect: float
     intervals: bool = True  # the repeated confidence intervals (for the report; the decision does not need them)
-    _cache: Dict[tuple, object] = field(default_factory=dict, repr=False)
 
     def decide(self, values: Mapping[str, Sequence[float]], first_resolution: bool = True) -> Decision:
         """``values``: per group, its finished seeds' metric in seed order. Groups in the order given.
-        ``first_resolution`` also finds the look at which each resolved pair was first resolved."""
-        decision = self._decide(values)
-        if first_resolution and decision.resolved:
-            first: Dict[Tuple[str, str], int] = {}
-            for n in sorted({p.look for p in decision.pairs if p.verdict != UNRESOLVED}):
-                earlier = self._decide({g: list(v)[:n] for g, v in values.items()})
-                for p in earlier.pairs:
-                    if p.verdict != UNRESOLVED:
-                        first.setdefault((p.a, p.b), n)
-            decision.pairs = [replace(p, resolved_at=first.get((p.a, p.b), p.look)) if p.verdict != UNRESOLVED
-                              else p for p in decision.pairs]
-        return decision
-
-    def _decide(self, values: Mapping[str, Sequence[float]]) -> Decision:
+        ``resolved_at`` is always the first resolving look (``first_resolution`` is kept for callers)."""
         groups = list(values)
-        shares = self.design._shares
-        pairs = [(a, b) for i, a in enumerate(groups) for b in groups[i + 1:]]
-        scores = []
-        for a, b in pairs:
-            reached = min(len(values[a]), len(values[b]))
-            r_diff = r_equal = math.inf
-            low, high, diff = -math.inf, math.inf, math.nan
-            looks = [n for n in self.design.looks() if n <= reached]
-            for n in looks:
-                p, p_eq, d, se, df_, _ = self._test(a, b, n, values)
-                share = shares[n]
-                r_diff, r_equal = min(r_diff, p / share), min(r_equal, p_eq / share)
-                diff = d
-                if self.intervals:
-                    half = self._half(n, df_, len(pairs)) * se
-                    low, high = max(low, d - half), min(high, d + half)
-            if looks and self.intervals and low > high:  # the intersection is empty: keep the latest look's interval
-                _, _, d, se, df_, _ = self._test(a, b, looks[-1], values)
-                half = self._half(looks[-1], df_, len(pairs)) * se
-                low, high = d - half, d + half
-            scores.append((a, b, looks[-1] if looks else None, r_diff, r_equal, diff, low, high))
-        adj_diff = _holm([s[3] for s in scores])
-        adj_equal = _holm([s[4] for s in scores])
+        arrays = {g: np.asarray(values[g], float) for g in groups}
+        names = [(a, b) for i, a in enumerate(groups) for b in groups[i + 1:]]
+        m = len(names)
+        looks = self.design.looks()
+        z_diff = np.full((m, len(looks)), -math.inf)  # -inf: no look there
+        z_equal = np.full((m, len(looks)), -math.inf)
+        latest: List[Optional[Tuple[int, float, float, float, bool]]] = []
+        halves = []
+        for i, (a, b) in enumerate(names):
+            reached = min(len(arrays[a]), len(arrays[b]))
+            taken = [j for j, n in enumerate(looks) if n <= reached]
+            last, pair_halves = None, []
+            for j in taken:
+                n = looks[j]
+                test = welch_values(arrays[a][:n], arrays[b][:n], self.min_effect)
+                if not test.no_spread:
+                    z_diff[i, j], z_equal[i, j] = z_of(test.p, 2), z_of(test.p_equal, 1)
+                last = (n, float(test.diff), float(test.se), float(test.df), bool(test.no_spread))
+                pair_halves.append((j, float(test.diff), float(test.se), float(test.df)))
+            latest.append(last)
+            halves.append(pair_halves)
+        w_diff = np.array([self._smallest_weight(z_diff[i], 2, m) for i in range(m)])
+        w_equal = np.array([self._smallest_weight(z_equal[i], 1, m) for i in range(m)])
+        adj_diff, adj_equal = holm(w_diff), holm(w_equal)
+        first = self._first_resolving_look(z_diff, z_equal, m)
         states = []
         level = self.design.level
-        for (a, b, look, r_d, r_e, diff, low, high), h_d, h_e in zip(scores, adj_diff, adj_equal):
-            different, equal = h_d <= 1.0, h_e <= 1.0
+        for i, (a, b) in enumerate(names):
+            different, equal = adj_diff[i] <= 1 + TOLERANCE, adj_equal[i] <= 1 + TOLERANCE
             verdict = SMALL if different and equal else DIFFERENT if different else EQUAL if equal else UNRESOLVED
-            states.append(PairState(a, b, look, r_d, r_e, min(1.0, h_d * level), min(1.0, h_e * level), verdict,
-                                    diff, low, high))
-        return Decision(states, groups)
+            look, diff, _, _, no_spread = latest[i] or (None, math.nan, math.nan, math.nan, False)
+            low, high = self._repeated_interval(halves[i], m) if self.intervals else (math.nan, math.nan)
+            states.append(PairState(a, b, look, float(w_diff[i]), float(w_equal[i]),
+                                    float(min(1.0, adj_diff[i] * level)), float(min(1.0, adj_equal[i] * level)),
+                                    verdict, diff, low, high, first[i] if verdict != UNRESOLVED else None,
+                                    no_spread))
+        return Decision(states, groups, arrays)
 
-    def _half(self, n: int, df: float, pairs: int) -> float:
-        """The repeated interval's quantile at look n: this look's share of the level, split over the pairs."""
-        return _t_isf(self.design._shares[n] / (2 * pairs), df)
+    def _first_resolving_look(self, z_diff: np.ndarray, z_equal: np.ndarray, m: int) -> List[Optional[int]]:
+        """Per pair, the seeds a group of the first look at which the rule, on the data up to that look, resolved it:
+        Holm on the crossing weights 1/v (v = 1..m), look by look."""
+        looks = self.design.looks()
+        crossed = []
+        for z, sided in ((z_diff, 2), (z_equal, 1)):
+            table = np.stack([self.design.boundaries(1.0 / v, sided) for v in range(1, m + 1)])  # (v, look)
+            hit = z[:, None, :] >= table[None, :, :]  # (pair, v, look)
+            level = np.where(hit, np.arange(1, m + 1)[None, :, None], 0).max(axis=1)  # largest v crossed, per look
+            crossed.append(np.maximum.accumulate(level, axis=1))
+        first: List[Optional[int]] = [None] * m
+        for j, n in enumerate(looks):
+            resolved = holm_by_weights(crossed[0][:, j], m) | holm_by_weights(crossed[1][:, j], m)
+            for i in np.flatnonzero(resolved):
+                if first[i] is None:
+                    first[i] = n
+        return first
 
-    def _test(self, a: str, b: str, n: int, values: Mapping[str, Sequence[float]]):
-        key = (a, b, n)
-        if key not in self._cache:
-            self._cache[key] = welch_tests(np.asarray(values[a][:n], float), np.asarray(values[b][:n], float),
-                                           self.margin)
-        return self._cache[key]
+    def _smallest_weight(self, z: np.ndarray, sided: int, m: int) -> float:
+        """w*: the smallest weight whose boundary z crossed at some look, interpolated in log w between weights
+        whose boundaries are computed (Holm's 1/v exactly, and a few more for the p shown); inf if none."""
+        if not np.any(np.isfinite(z)):
+            return math.inf
+        nodes = _weight_nodes(m, self.design.level)
+        cross = lambda w: bool(np.any(z >= self.design.boundaries(w, sided)))  # noqa: E731  monotone in w
+        if not cross(nodes[-1]):
+            return math.inf
+        if cross(nodes[0]):
+            return nodes[0]
+        low, high = 0, len(nodes) - 1  # nodes[low] does not cross, nodes[high] does
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (low, mid) if cross(nodes[mid]) else (mid, high)
+        c_low, c_high = self.design.boundaries(nodes[low], sided), self.design.boundaries(nodes[high], sided)
+        best = nodes[high]
+        for j in np.flatnonzero(z >= c_high):
+            if math.isfinite(c_low[j]) and c_low[j] > c_high[j]:
+                share = (c_low[j] - z[j]) / (c_low[j] - c_high[j])
+                best = min(best, math.exp(math.log(nodes[low]) + share * math.log(nodes[high] / nodes[low])))
+            else:
+                best = min(best, nodes[high])
+        return best
 
-
-def welch_tests(a: np.ndarray, b: np.ndarray, margin: float) -> Tuple[float, float, float, float, float, float]:
-    """p (two-sided Welch), p of TOST against ±margin, diff, se, df, and the pooled sd (as ``pairwise.welch``)."""
-    mean_a, mean_b = float(a.mean()), float(b.mean())
-    var_a, var_b = float(((a - mean_a) ** 2).sum()) / (len(a) - 1), float(((b - mean_b) ** 2).sum()) / (len(b) - 1)
-    va, vb = var_a / len(a), var_b / len(b)
-    se2, diff = va + vb, mean_a - mean_b
-    sd = math.sqrt((var_a + var_b) / 2)
-    if se2 <= 0:
-        return (1.0 if diff == 0 else 0.0), (0.0 if abs(diff) < margin else 1.0), diff, 0.0, math.inf, sd
-    df = se2 ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    se = math.sqrt(se2)
-    p = 2 * _t_sf(abs(diff) / se, df)
-    p_eq = max(_t_sf((diff + margin) / se, df), _t_sf((margin - diff) / se, df))
-    return p, p_eq, diff, se, df, sd
-
-
-def _t_sf(x: float, df: float) -> float:
-    """Student's t upper tail (scipy.special's ufunc: microseconds, where scipy.stats.t takes tens)."""
-    from scipy.special import stdtr
-
-    return float(stdtr(df, -x))
-
-
-def _t_isf(q: float, df: float) -> float:
-    from scipy.special import ndtri, stdtrit
-
-    return float(-ndtri(q) if not math.isfinite(df) else stdtrit(df, 1 - q))
-
-
-def _holm(scores: Sequence[float]) -> List[float]:
-    """Holm-adjusted scores: the k-th smallest times (m - k), made monotone; rejected where <= 1."""
-    m = len(scores)
-    order = sorted(range(m), key=lambda i: scores[i])
-    adjusted, running = [math.inf] * m, 0.0
-    for k, i in enumerate(order):
-        running = max(running, (m - k) * scores[i])
-        adjusted[i] = running
-    return adjusted
-
-
-def seeds_still_needed(decision: Decision, seeds: Mapping[str, int], sd: Mapping[Tuple[str, str], float],
-                       design: Design, margin: float) -> Dict[str, int]:
-    """Per unresolved group, the seeds a group its unresolved pairs would need (fixed-sample power 0.8 at the
-    level the design spends on its last look, split over the pairs), capped at the budget."""
-    from resnet_lab.compare.pairwise import seeds_for_equivalence
-
-    pairs = len(decision.pairs) or 1
-    share = design.increments()[design.max_seeds] / pairs
-    target: Dict[str, int] = {}
-    for p in decision.pairs:
-        if p.verdict != UNRESOLVED:
-            continue
-        spread = sd.get((p.a, p.b), math.nan)
-        need = _seeds_for_difference(spread, margin, share)
-        equal = seeds_for_equivalence(spread, margin) if math.isfinite(spread) else None
-        wanted = min(x for x in (need, equal, design.max_seeds) if x is not None)
-        for g in (p.a, p.b):
-            target[g] = max(target.get(g, 0), min(design.max_seeds, max(wanted, seeds.get(g, 0))))
-    return {g: n - seeds.get(g, 0) for g, n in target.items()}
+    def _repeated_interval(self, looks: Sequence[Tuple[int, float, float, float]], m: int) -> Tuple[float, float]:
+        """The repeated confidence interval (Jennison & Turnbull, JRSS B 1989): at each look the difference ± its
+        boundary at weight 1/m (back on the t scale), intersected over the looks; valid at every look and pair."""
+        if not looks:
+            return math.nan, math.nan
+        table = self.design.boundaries(1.0 / m, 2)
+        low, high = -math.inf, math.inf
+        for j, diff, se, df in looks:
+            half = float(t_quantile(1 - p_of(table[j], 2) / 2, df)) * se if math.isfinite(table[j]) else math.inf
+            low, high = max(low, diff - half), min(high, diff + half)
+        if low > high:  # the intersection is empty: keep the latest look's interval
+            j, diff, se, df = looks[-1]
+            half = float(t_quantile(1 - p_of(table[j], 2) / 2, df)) * se if math.isfinite(table[j]) else math.inf
+            low, high = diff - half, diff + half
+        return low, high
 
 
-def _seeds_for_difference(sd: float, effect: float, alpha: float) -> Optional[int]:
-    """Seeds a group to detect ``effect`` at two-sided level ``alpha`` with power 0.8, normal approximation."""
-    from scipy.stats import norm
+def holm_by_weights(crossed: np.ndarray, m: int) -> np.ndarray:
+    """Holm's step-down on integer crossing levels (the largest v whose weight-1/v boundary each hypothesis crossed;
+    0: none), along the last axis of m hypotheses: R rejections where the v's sorted descending satisfy
+    v_(j) >= m - j + 1 for j <= R; hypothesis i is rejected when v_i >= m - R + 1."""
+    ordered = -np.sort(-crossed, axis=-1)
+    steps = ordered >= (m - np.arange(m))
+    rejections = np.cumprod(steps, axis=-1).sum(axis=-1)
+    return (rejections[..., None] > 0) & (crossed >= (m - rejections + 1)[..., None])
 
-    if not math.isfinite(sd) or sd <= 0 or effect <= 0:
-        return None if not math.isfinite(sd) else 2
-    z = norm.isf(alpha / 2) + norm.isf(0.2)
-    return max(2, math.ceil(2 * (sd * z / effect) ** 2))
+
+def _weight_nodes(m: int, level: float) -> Tuple[float, ...]:
+    """The weights whose boundaries are computed: 1/v for v = 1..m (the decisions), and for the p shown, down to
+    1/(64 m) (p < 0.001) and up to 1/level (p = 1)."""
+    nodes = {1.0 / v for v in range(1, m + 1)} | {1.0 / (m * 2 ** j) for j in range(1, 7)}
+    nodes |= {w for w in (2.0, 4.0, 8.0, 16.0) if w < 1 / level} | {1.0 / level}
+    return tuple(sorted(nodes))
 
 
-ALL_RESOLVED = "all resolved"
-SEED_BUDGET = "seed budget"
-TIME_BUDGET = "time budget"
+def welch_tests(a: np.ndarray, b: np.ndarray, min_effect: float) -> Tuple[float, float, float, float, float, float]:
+    """p (two-sided Welch), p of TOST against ±min_effect, diff, se, df and the pooled sd (``testing``)."""
+    test = welch_values(a, b, min_effect)
+    sd = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+    return float(test.p), float(test.p_equal), float(test.diff), float(test.se), float(test.df), sd
 
 
 def next_round(decision: Decision, seeds: Mapping[str, int], design: Design) -> Dict[str, int]:
@@ -307,14 +305,30 @@ def stop_reason(decision: Decision, seeds: Mapping[str, int], design: Design) ->
 
 
 def simulate(draw: Callable[[str, int], np.ndarray], groups: Sequence[str], design: Design,
-             margin: float) -> Tuple[Decision, Dict[str, int], str]:
+             min_effect: float) -> Tuple[Decision, Dict[str, int], str]:
     """Run the sweep's decision loop on synthetic results: ``draw(group, n)`` gives a group's first n seeds'
     values (the same prefix whenever asked). Returns the last decision, the seeds a group and the stop reason."""
     seeds = {g: design.first for g in groups}
-    sequential = Sequential(design, margin, intervals=False)
+    sequential = Sequential(design, min_effect, intervals=False)
     while True:
-        decision = sequential.decide({g: draw(g, seeds[g]) for g in groups}, first_resolution=False)
+        decision = sequential.decide({g: draw(g, seeds[g]) for g in groups})
         reason = stop_reason(decision, seeds, design)
         if reason is not None:
             return decision, seeds, reason
         seeds.update(next_round(decision, seeds, design))
+
+
+def seeds_still_needed(decision: Decision, seeds: Mapping[str, int], sd: Mapping[Tuple[str, str], float],
+                       design: Design, min_effect: float) -> Dict[str, int]:
+    """Per group, the median of the more seeds it gets in the futures that resolve every pair (``forecast.py``), or
+    where none does, what the budget still allows: kept for callers of the per-group figure; the progress line
+    should show ``forecast.forecast(...).line()`` itself, whose chance of a full verdict this figure leaves out.
+    ``sd`` is not used: the forecast reads ``decision.values``."""
+    from resnet_lab.compare.forecast import forecast
+
+    if decision.done or not decision.values:
+        return {}
+    ahead = forecast(decision.values, design, min_effect, alternatives=False)
+    if not ahead.more_seeds:  # no future resolves every pair: what the budget still allows
+        return {g: design.max_seeds - seeds.get(g, 0) for g in decision.unresolved_groups}
+    return {g: n for g, n in ahead.more_seeds.items() if g in decision.unresolved_groups}

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from resnet_lab.compare.pairwise import (LEVEL, MAX_SEEDS, OUTCOME_METRIC, Estimate, Pair, scope_of,
-                                         seeds_for_equivalence, seeds_needed, images_needed)
+from resnet_lab.compare.forecast import MAX_SEEDS, seeds_to_resolve
+from resnet_lab.compare.pairwise import (EQUAL_CONFIDENCE, LEVEL, OUTCOME_METRIC, Estimate, Pair, images_needed,
+                                         scope_of)
+from resnet_lab.compare.testing import t_quantile
 
 DIFFERENT = "different"
 EQUAL = "practically equal"
@@ -51,9 +53,13 @@ class Units:
         return f"{number}-point" if adjective else f"{number} point{'' if number == '1' else 's'}"
 
 
-def sentence(pair: Pair, scope: str, margin: float, train_seconds: Mapping[str, Optional[float]]) -> str:
-    """One pair's verdict, the group with the higher mean first where they differ."""
+def sentence(pair: Pair, scope: str, min_effect: float, train_seconds: Mapping[str, Optional[float]],
+             levels: Tuple[float, float] = (LEVEL, LEVEL)) -> str:
+    """One pair's verdict, the group with the higher mean first where they differ. ``levels``: the levels Holm
+    gives an unresolved pair next in each family ("different", "practically equal"), for the seeds it needs."""
     estimate, units = scope_of(pair, scope), Units(pair.metric)
+    if estimate.se == 0:
+        return f"{pair.a} vs {pair.b}: cannot be tested: every seed gave the same value"
     high, low, diff, ci = pair.a, pair.b, estimate.diff, (estimate.ci_low, estimate.ci_high)
     if diff < 0:
         high, low, diff, ci = pair.b, pair.a, -diff, (-estimate.ci_high, -estimate.ci_low)
@@ -63,24 +69,41 @@ def sentence(pair: Pair, scope: str, margin: float, train_seconds: Mapping[str, 
         return f"{high} > {low} by {units.amount(diff)} {interval}, Holm p {_p(estimate.p_holm)}"
     if verdict == SMALL:
         return (f"{high} > {low} by {units.amount(diff)} {interval}, Holm p {_p(estimate.p_holm)}: a real "
-                f"difference, inside the ±{units.margin(margin)} margin")
+                f"difference, inside the ±{units.margin(min_effect)} margin")
     if verdict == EQUAL:
-        return (f"{pair.a} ≈ {pair.b}: the difference, {units.span(estimate.ci_low, estimate.ci_high)}, is inside "
-                f"the ±{units.margin(margin)} margin (equivalence Holm p {_p(estimate.p_equal_holm)})")
+        low90, high90 = interval_at(estimate, EQUAL_CONFIDENCE)
+        return (f"{pair.a} ≈ {pair.b}: the difference, {units.span(low90, high90)} (90% interval, which goes with "
+                f"the equivalence test), is inside the ±{units.margin(min_effect)} margin (equivalence Holm p "
+                f"{_p(estimate.p_equal_holm)})")
     return (f"{pair.a} vs {pair.b}: no difference detected, {units.span(estimate.ci_low, estimate.ci_high)}; "
-            f"{_what_it_takes(pair, scope, margin, units, train_seconds)}")
+            f"{_what_it_takes(pair, scope, min_effect, units, train_seconds, levels)}")
 
 
-def _what_it_takes(pair: Pair, scope: str, margin: float, units: Units,
-                   train_seconds: Mapping[str, Optional[float]]) -> str:
-    """The seeds that would resolve the pair either way: find a difference of the margin (power 0.8), or
-    show a zero difference inside it; on new data, the test images where seeds alone cannot."""
-    seeds = _seeds_to_resolve(pair, scope, margin)
+def interval_at(estimate: Estimate, confidence: float) -> Tuple[float, float]:
+    """The difference's Welch interval at another confidence than the 95% it carries."""
+    half = float(t_quantile((1 + confidence) / 2, estimate.df)) * estimate.se
+    return estimate.diff - half, estimate.diff + half
+
+
+def holm_levels(pairs: Sequence[Pair], scope: str) -> Tuple[float, float]:
+    """The level Holm's next step gives an unresolved pair in each family: LEVEL over the pairs that family has
+    not rejected yet."""
+    estimates = [scope_of(p, scope) for p in pairs]
+    left_different = sum(not e.p_holm < LEVEL for e in estimates) or 1
+    left_equal = sum(not e.p_equal_holm < LEVEL for e in estimates) or 1
+    return LEVEL / left_different, LEVEL / left_equal
+
+
+def _what_it_takes(pair: Pair, scope: str, min_effect: float, units: Units,
+                   train_seconds: Mapping[str, Optional[float]], levels: Tuple[float, float]) -> str:
+    """The seeds a group at which the pair is resolved either way with probability 0.8, at Holm's next levels
+    (``forecast.seeds_to_resolve``); on new data, the test images where seeds alone cannot."""
+    seeds = _seeds_to_resolve(pair, scope, min_effect, levels)
     if seeds is None:
-        images = images_needed(margin, pair.per_image_var)
-        return (f"on new data no number of seeds tells ±{units.margin(margin, adjective=False)} apart with "
+        images = images_needed(min_effect, pair.per_image_var)
+        return (f"on new data no number of seeds tells ±{units.margin(min_effect, adjective=False)} apart with "
                 f"{pair.test_images:,} test images: that takes {images:,} or more")
-    target = f"resolving it at a {units.margin(margin)} margin"
+    target = f"resolving it at a {units.margin(min_effect)} margin"
     if seeds > MAX_SEEDS:
         return f"{target} needs more than {MAX_SEEDS} seeds a group"
     extra = [max(0, seeds - n) * s for n, s in ((pair.n_a, train_seconds.get(pair.a)),
@@ -112,16 +135,16 @@ class Verdict:
 
     metric: str
     scope: str  # test_set | new_data
-    margin: float
+    min_effect: float
     pairs: Sequence[Pair]
     single: Sequence[str]  # groups with one run: no test
     train_seconds: Mapping[str, Optional[float]]  # each group's mean training time, for the cost of more seeds
 
     def lines(self) -> List[str]:
-        return verdict_lines(self.pairs, self.scope, self.margin, self.metric, self.train_seconds, self.single)
+        return verdict_lines(self.pairs, self.scope, self.min_effect, self.metric, self.train_seconds, self.single)
 
     def rows(self) -> List[Dict[str, Any]]:
-        return pair_rows(self.pairs, self.scope, self.margin, self.train_seconds)
+        return pair_rows(self.pairs, self.scope, self.min_effect, self.train_seconds)
 
     def short(self) -> str:
         """One line for the MLflow UI's run description: the order, or how many pairs are resolved."""
@@ -134,7 +157,7 @@ class Verdict:
         return f"{self.metric} {SCOPES[self.scope]}: {resolved} of {len(self.pairs)} pairs resolved"
 
 
-def verdict_lines(pairs: Sequence[Pair], scope: str, margin: float, metric: str,
+def verdict_lines(pairs: Sequence[Pair], scope: str, min_effect: float, metric: str,
                   train_seconds: Mapping[str, Optional[float]], single: Sequence[str] = ()) -> List[str]:
     """The verdict a person reads: a heading, a line per pair, the order when all are resolved, and what
     could not be tested."""
@@ -143,8 +166,9 @@ def verdict_lines(pairs: Sequence[Pair], scope: str, margin: float, metric: str,
         units = Units(metric)
         fallback = scope == "new_data" and any(p.new_data is None for p in pairs)
         lines.append(f"{metric} {SCOPES[scope]}: Welch's t per pair, Holm-adjusted, equivalence margin "
-                     f"±{units.margin(margin, adjective=False)} (compare.min_effect)")
-        lines += [f"  {sentence(p, scope, margin, train_seconds)}" for p in pairs]
+                     f"±{units.margin(min_effect, adjective=False)} (compare.min_effect)")
+        levels = holm_levels(pairs, scope)
+        lines += [f"  {sentence(p, scope, min_effect, train_seconds, levels)}" for p in pairs]
         order = order_line(pairs, scope)
         if order:
             lines.append(f"  order: {order}")
@@ -162,10 +186,11 @@ def verdict_lines(pairs: Sequence[Pair], scope: str, margin: float, metric: str,
     return lines
 
 
-def pair_rows(pairs: Sequence[Pair], scope: str, margin: float,
+def pair_rows(pairs: Sequence[Pair], scope: str, min_effect: float,
               train_seconds: Mapping[str, Optional[float]]) -> List[Dict[str, Any]]:
     """One flat record per pair (csv, json): both scopes' numbers, the verdict and the seeds it would take."""
     rows = []
+    levels = holm_levels(pairs, scope)
     for p in pairs:
         row: Dict[str, Any] = {"a": p.a, "b": p.b, "metric": p.metric, "n_a": p.n_a, "n_b": p.n_b,
                                "mean_a": p.mean_a, "mean_b": p.mean_b}
@@ -177,20 +202,22 @@ def pair_rows(pairs: Sequence[Pair], scope: str, margin: float,
         row["new_data_note"] = p.new_data_note
         row["verdict"] = kind(scope_of(p, scope))
         row["scope"] = scope if scope == "test_set" or p.new_data is not None else "test_set"
-        row["seeds_needed"] = _seeds_to_resolve(p, scope, margin) if row["verdict"] == UNRESOLVED else None
-        row["sentence"] = sentence(p, scope, margin, train_seconds)
+        estimate = scope_of(p, scope)
+        row["p_holm"], row["p_equal_holm"] = estimate.p_holm, estimate.p_equal_holm  # the verdict's family
+        row["seeds_needed"] = (_seeds_to_resolve(p, scope, min_effect, levels)
+                               if row["verdict"] == UNRESOLVED and estimate.se > 0 else None)
+        row["sentence"] = sentence(p, scope, min_effect, train_seconds, levels)
         rows.append(row)
     return rows
 
 
-def _seeds_to_resolve(pair: Pair, scope: str, margin: float) -> Optional[int]:
-    """The seeds a group that resolve the pair either way: find a difference of the margin (power 0.8, on this
-    test set), or show a zero difference inside it; None where seeds alone cannot (a test set too small)."""
-    new_data = scope == "new_data" and pair.new_data is not None
-    equal = seeds_for_equivalence(pair.sd_pooled, margin, pair.per_image_var / pair.test_images if new_data else 0.0)
-    if equal is None:
-        return None
-    return equal if new_data else max(equal, seeds_needed(pair.sd_pooled, margin) or 0)
+def _seeds_to_resolve(pair: Pair, scope: str, min_effect: float, levels: Tuple[float, float]) -> Optional[int]:
+    """``forecast.seeds_to_resolve`` for this pair in ``scope``; None where seeds alone cannot (a test set too
+    small)."""
+    estimate = scope_of(pair, scope)
+    fixed = pair.per_image_var / pair.test_images if scope == "new_data" and pair.new_data is not None else 0.0
+    return seeds_to_resolve(estimate.diff, pair.var_a, pair.var_b, pair.n_a, pair.n_b, min_effect, levels[0],
+                            levels[1], fixed)
 
 
 def _p(value: float) -> str:
