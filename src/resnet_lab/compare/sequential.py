@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -51,7 +50,7 @@ TOLERANCE = 1e-9  # Holm's comparison of w* against 1/v, which the log interpola
 
 __all__ = ["SPENDINGS", "DIFFERENT", "EQUAL", "SMALL", "UNRESOLVED", "ALL_RESOLVED", "SEED_BUDGET", "TIME_BUDGET",
            "Design", "PairState", "Decision", "Sequential", "next_round", "stop_reason", "simulate",
-           "seeds_still_needed", "welch_tests"]
+           "welch_tests"]
 
 
 @dataclass(frozen=True)
@@ -316,19 +315,3 @@ def simulate(draw: Callable[[str, int], np.ndarray], groups: Sequence[str], desi
         if reason is not None:
             return decision, seeds, reason
         seeds.update(next_round(decision, seeds, design))
-
-
-def seeds_still_needed(decision: Decision, seeds: Mapping[str, int], sd: Mapping[Tuple[str, str], float],
-                       design: Design, min_effect: float) -> Dict[str, int]:
-    """Per group, the median of the more seeds it gets in the futures that resolve every pair (``forecast.py``), or
-    where none does, what the budget still allows: kept for callers of the per-group figure; the progress line
-    should show ``forecast.forecast(...).line()`` itself, whose chance of a full verdict this figure leaves out.
-    ``sd`` is not used: the forecast reads ``decision.values``."""
-    from resnet_lab.compare.forecast import forecast
-
-    if decision.done or not decision.values:
-        return {}
-    ahead = forecast(decision.values, design, min_effect, alternatives=False)
-    if not ahead.more_seeds:  # no future resolves every pair: what the budget still allows
-        return {g: design.max_seeds - seeds.get(g, 0) for g in decision.unresolved_groups}
-    return {g: n for g, n in ahead.more_seeds.items() if g in decision.unresolved_groups}

@@ -19,7 +19,8 @@ TAG_STOP_REASON = "resnet_lab.stop_reason"
 
 def finish(config: DictConfig, parent: ParentRun, runs: Sequence[Any], values: Mapping[str, List[float]],
            names: Mapping[str, str], design: Design, options: Options, rounds: Sequence[Mapping[str, Any]],
-           reason: str, wall: float, failed: List[str], launched: int, sweep_dir: str) -> None:
+           reason: str, wall: float, failed: List[str], launched: int, sweep_dir: str, ahead: Any = None) -> None:
+    """``ahead``: the last round's forecast (``compare.forecast``), so that the verdict says what its line said."""
     from resnet_lab.compare.comparison import log_to_run
     from resnet_lab.compare.render import pairwise_report, report, summary_table
     from resnet_lab.compare.rows import rows_for
@@ -29,7 +30,7 @@ def finish(config: DictConfig, parent: ParentRun, runs: Sequence[Any], values: M
     rows = rows_for(runs, list(COMPARE_METRICS), "seed", "depth")
     seconds = {str(g["run"]): g.get("train_seconds") for g in rows}
     named = {names.get(g, g): v for g, v in values.items()}
-    verdict = sequential_verdict(named, design, options.min_effect, options.metric, seconds)
+    verdict = sequential_verdict(named, design, options.min_effect, options.metric, seconds, ahead=ahead)
     for fmt, suffix in (("markdown", "md"), ("csv", "csv")):  # the sequential verdict replaces the fixed-sample one
         client.log_text(parent.run_id, report(rows, list(COMPARE_METRICS), fmt, True, verdict) + "\n",
                         f"comparison.{suffix}")

@@ -92,7 +92,7 @@ class UntilResolved:
             if reason is not None:
                 finish(self.config, parent, runs, values, self.seeds.names, self.design, self.options, log.rounds,
                        reason, time.monotonic() - start, self.seeds.failed_jobs, self.seeds.launched,
-                       self.sweep_dir)
+                       self.sweep_dir, ahead=log.ahead)
                 return
             plan = ", ".join(f"{self.seeds.names.get(g, g)} to {n}" for g, n in targets.items())
             print(f"until_resolved: round {number + 1}: {len(jobs)} jobs ({plan} seeds)", flush=True)
