@@ -85,7 +85,8 @@ def wait_for_epoch(process: subprocess.Popen, state: Path, epoch: int, timeout: 
 def test_the_documented_team_setup_runs_a_sweep_as_slurm_jobs_into_the_postgres_server(tmp_path, slurm, team_server):
     """docs/team-setup.md's commands as they are, on this session's ports and folders."""
     host = team_server.url.removeprefix("http://")
-    commands = team_setup_block("Start the services and run a sweep").replace("127.0.0.1:5000", host).replace("scripts/", f"{REPO}/scripts/")
+    commands = team_setup_block("Start the services and run a sweep")
+    commands = commands.replace("127.0.0.1:5000", host).replace("scripts/", f"{REPO}/scripts/")
     env = _env({**slurm_settings(slurm), **team_server.env, **NO_CREDENTIALS, "PATH": f"{BIN}:{_env()['PATH']}"})
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=900)
