@@ -26,7 +26,7 @@ class UntilResolvedSweeperConf:
     max_seeds: int = 30  # seeds a group at most; the design spends the whole level by then
     max_minutes: float = 120.0  # wall time of this command; no round starts that would end after it (round 1 always runs)
     level: float = 0.05  # the chance of any false "different" (and of any false "practically equal") over all rounds
-    min_effect: float = 0.01  # the equivalence margin in the metric's units (0.01: one point of accuracy), as compare.min_effect
+    min_effect: float = 0.01  # the equivalence margin in the metric's units (0.01: one point), as compare.min_effect
     margin: Optional[float] = None  # the old name of min_effect: still read, with a notice
     metric: str = "test_accuracy"  # compared per seed; higher or lower, the tests are two-sided
     spending: str = "obrien_fleming"  # alpha spending over the looks: obrien_fleming or pocock

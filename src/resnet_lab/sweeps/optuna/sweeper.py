@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 
 from resnet_lab import tracking
 from resnet_lab.errors import ConfigError, UserError
-from resnet_lab.sweeps.jobs import JOB_FAILED_FILE, failure_line, has_failed, output_dir_of, skipped_run_id, sweep_dir_of
+from resnet_lab.sweeps.jobs import (JOB_FAILED_FILE, failure_line, has_failed, output_dir_of, skipped_run_id,
+                                    sweep_dir_of)
 from resnet_lab.sweeps.optuna import summary
 from resnet_lab.sweeps.optuna.space import hydra_text, parse_space, validate_trials
 from resnet_lab.sweeps.parent import MLFLOW_NOTE, ParentRun, sweep_tags
@@ -63,7 +64,8 @@ class Search:
         tags = {**sweep_tags(self.config, keys), TAG_SWEEPER: "optuna", TAG_SWEEP_HASH: self.key,
                 tracking.TAG_STUDY: self.name, "optuna.storage": tracking.redact_uri(self.url)}
         parent = ParentRun.open(self.uri, self.config.tracking.experiment, self.sweep_dir, tags,
-                                note=f"Optuna search over {', '.join(self.space.distributions)}; jobs in {self.sweep_dir}",
+                                note=f"Optuna search over {', '.join(self.space.distributions)}; jobs in "
+                                     f"{self.sweep_dir}",
                                 key_tag=TAG_SWEEP_HASH, kind="search")
         if parent.reopened:
             print(f"optuna: continuing study {self.name!r} ({len(self.study.trials)} trials so far) and parent run "
