@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from helpers.configs import TINY, TINY_DEPTH, compose_config
-from helpers.processes import run_cli
+from helpers.processes import AS_A_USER, noise_in, run_cli
 from helpers.stores import seed_store
 from mlflow.tracking import MlflowClient
 
@@ -92,8 +92,9 @@ def test_the_other_xla_baseline_reports_what_xla_gives_this_model(benched):
 
 
 def test_the_command_prints_one_json_line_and_logs_to_the_bench_experiment(tmp_path, tmp_store):
-    result = run_cli("resnet-lab-bench", [*TINY_BENCH, "bench.format=json"], tmp_path)
+    result = run_cli("resnet-lab-bench", [*TINY_BENCH, "bench.format=json"], tmp_path, env=AS_A_USER)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not noise_in(result.stdout, result.stderr), result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     results = json.loads(lines[0])
