@@ -33,6 +33,7 @@ def benched(tmp_path_factory, store_template):
     return tmp_store, bench(cfg)
 
 
+@pytest.mark.slow  # the bench with a real probe and both baselines: minutes; the command test stays
 @pytest.mark.xdist_group("benched")  # one worker: the bench runs once
 def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(benched):
     tmp_store, results = benched
@@ -57,6 +58,7 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(benched):
     assert "raw model.fit" in render(results, "text") and json.loads(render(results, "json")) == results
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("benched")
 def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(benched):
     tmp_store, results = benched
@@ -79,6 +81,7 @@ def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(be
     assert logged == pytest.approx(rows[("fp32", True)]["images_per_s"], rel=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("benched")
 def test_the_other_xla_baseline_reports_what_xla_gives_this_model(benched):
     _, results = benched

@@ -297,6 +297,7 @@ def test_a_later_job_sharing_a_probed_set_up_reports_it_as_timed_earlier():
 # -- one real probe, end to end --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # end to end: two runs, an XLA worker process (the suite's costliest test)
 def test_a_real_probe_tags_the_run_a_second_run_reads_the_cache_and_both_compute_the_same(
         tmp_path, tmp_store, monkeypatch):
     from resnet_lab.train import train
