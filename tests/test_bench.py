@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from helpers.configs import TINY, TINY_DEPTH, compose_config
-from helpers.processes import run_cli
+from helpers.processes import AS_A_USER, noise_in, run_cli
 from helpers.stores import seed_store
 from mlflow.tracking import MlflowClient
 
@@ -33,6 +33,7 @@ def benched(tmp_path_factory, store_template):
     return tmp_store, bench(cfg)
 
 
+@pytest.mark.slow  # the bench with a real probe and both baselines: minutes; the command test stays
 @pytest.mark.xdist_group("benched")  # one worker: the bench runs once
 def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(benched):
     tmp_store, results = benched
@@ -57,6 +58,7 @@ def test_bench_measures_the_model_and_a_raw_fit_baseline_and_logs_them(benched):
     assert "raw model.fit" in render(results, "text") and json.loads(render(results, "json")) == results
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("benched")
 def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(benched):
     tmp_store, results = benched
@@ -79,6 +81,7 @@ def test_bench_times_every_setting_auto_allows_and_prints_the_candidate_table(be
     assert logged == pytest.approx(rows[("fp32", True)]["images_per_s"], rel=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("benched")
 def test_the_other_xla_baseline_reports_what_xla_gives_this_model(benched):
     _, results = benched
@@ -92,8 +95,9 @@ def test_the_other_xla_baseline_reports_what_xla_gives_this_model(benched):
 
 
 def test_the_command_prints_one_json_line_and_logs_to_the_bench_experiment(tmp_path, tmp_store):
-    result = run_cli("resnet-lab-bench", [*TINY_BENCH, "bench.format=json"], tmp_path)
+    result = run_cli("resnet-lab-bench", [*TINY_BENCH, "bench.format=json"], tmp_path, env=AS_A_USER)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not noise_in(result.stdout, result.stderr), result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     results = json.loads(lines[0])

@@ -8,7 +8,7 @@ from typing import List
 
 import pytest
 from helpers.configs import TINY
-from helpers.processes import run_cli
+from helpers.processes import AS_A_USER, noise_in, run_cli
 from helpers.stores import closed_port, sweep_runs
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
@@ -16,9 +16,28 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # logged once 
 FINAL_METRICS = ("test_accuracy", "test_loss", "train_seconds", "train_images_per_s")  # once per run
 
 
-def sweep(tmp_path: Path, extra: List[str]):
+def sweep(tmp_path: Path, extra: List[str], env=None):
     return run_cli("resnet-lab-train", ["-m", *TINY, "trainer.verbose=0", "tracking.log_model=false",
-                                        "hydra.sweep.dir=sweep", *extra], tmp_path)
+                                        "hydra.sweep.dir=sweep", *extra], tmp_path, env=env)
+
+
+def job_logs(tmp_path: Path) -> List[str]:
+    """What every job wrote to its own files: Hydra's job log, and submitit's stdout and stderr."""
+    folder = tmp_path / "sweep"
+    return [path.read_text(errors="replace") for pattern in ("*/*.log", ".submitit/*/*.out", ".submitit/*/*.err")
+            for path in folder.glob(pattern)]
+
+
+def test_a_seed_sweep_sets_up_once_and_its_log_says_only_what_matters(tmp_path, tmp_store):
+    """The basic launcher runs every job in one process: the later seeds take the first one's set-up, and no
+    native notice or retracing warning reaches the user (no log level of the tests' in the environment)."""
+    result = sweep(tmp_path, ["seed=1,2,3", "trainer.epochs=1"], env=AS_A_USER)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not noise_in(result.stdout, result.stderr, *job_logs(tmp_path)), result.stderr
+    assert result.stderr.count("set-up shared with an earlier seed of this config") == 2
+    _, parents, children = sweep_runs(tmp_path)
+    assert len(children) == 3 and all(c.info.status == "FINISHED" for c in children)
+    assert len({c.data.metrics["test_loss"] for c in children}) == 3  # three seeds, three models
 
 
 def assert_every_step_once(client, children, epochs: int) -> None:
@@ -48,8 +67,9 @@ def assert_parent_holds_its_children(client, parent, children, jobs: int) -> Non
 def test_four_joblib_workers_on_one_sqlite_store_lose_nothing(tmp_path, tmp_store):
     epochs = 3
     result = sweep(tmp_path, ["seed=1,2,3,4", f"trainer.epochs={epochs}", "hydra/launcher=joblib",
-                              "hydra.launcher.n_jobs=4"])
+                              "hydra.launcher.n_jobs=4"], env=AS_A_USER)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not noise_in(result.stdout, result.stderr, *job_logs(tmp_path))
     assert "Joblib.Parallel(n_jobs=4" in result.stdout  # really in four worker processes (Hydra logs to stdout)
     client, parents, children = sweep_runs(tmp_path)
     assert len(parents) == 1 and len(children) == 4
@@ -63,8 +83,10 @@ def test_four_joblib_workers_on_one_sqlite_store_lose_nothing(tmp_path, tmp_stor
 
 @pytest.mark.slow
 def test_submitit_local_runs_the_cluster_code_path(tmp_path, tmp_store):
-    result = sweep(tmp_path, ["model.layer_dims=[1,1,1],[2,2,2]", "trainer.epochs=1", "hydra/launcher=submitit_local"])
+    result = sweep(tmp_path, ["model.layer_dims=[1,1,1],[2,2,2]", "trainer.epochs=1", "hydra/launcher=submitit_local"],
+                   env=AS_A_USER)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not noise_in(result.stdout, result.stderr, *job_logs(tmp_path))
     assert "Submitit 'local' sweep output dir" in result.stdout
     client, parents, children = sweep_runs(tmp_path)
     assert len(parents) == 1 and len(children) == 2

@@ -21,7 +21,7 @@ from resnet_lab.config.resolvers import register_resolvers
 from resnet_lab.config.schema import register_configs
 from resnet_lab.errors import UserError
 from resnet_lab.runtime.slurm import CANCELLED, end_cleanly_when_cancelled, was_cancelled
-from resnet_lab.runtime.startup_noise import QUIET_BY_DEFAULT, import_backend_quietly
+from resnet_lab.runtime.startup_noise import QUIET_BY_DEFAULT, debugging, import_backend_quietly, show_debug_lines
 from resnet_lab.tracking.credentials import credentials_from_uri_args
 
 log = logging.getLogger("resnet_lab")
@@ -48,7 +48,8 @@ ALLOWED_TARGETS = (
 
 
 def _quiet_backends() -> None:
-    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # TensorFlow's C++ chatter, unless the user chose a level
+    # TensorFlow's C++ chatter, unless the user chose a level or RESNET_LAB_DEBUG asks for everything
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ and not debugging():
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
         os.environ[QUIET_BY_DEFAULT] = "1"  # sweep jobs in other processes filter its start-up notices too
 
@@ -121,6 +122,7 @@ def _guard(task: Callable[[DictConfig], Optional[float]]) -> Callable[[DictConfi
 
     def wrapped(cfg: DictConfig) -> Optional[float]:
         register_resolvers()  # a job of joblib or submitit runs in a fresh process
+        show_debug_lines()  # after Hydra has set up this job's logging
         end_cleanly_when_cancelled()  # scancel: the run ends KILLED, not RUNNING
         try:
             return task(cfg)

@@ -5,11 +5,12 @@ and XLA setting (``autotune``) sits above them, here."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -74,33 +75,55 @@ def _run(context: RunContext) -> Dict[str, float]:
 
 def _build_and_compile(context: RunContext, prepared: Prepared, replicas: int) -> Built:
     """Choose the precision and XLA setting (measuring them where the config leaves them to the machine),
-    build and compile the network in it behind its augmentation, and record the setup."""
-    from resnet_lab.autotune.probe import choose, step_signature
-    from resnet_lab.model.analysis import analyze
+    build and compile the network in it behind its augmentation, and record the setup. A later seed of a
+    configuration this process has set up takes that set-up, reset to its own fresh build (``shared_setup``)."""
+    from resnet_lab.training import shared_setup
     from resnet_lab.training.build import Recipe
 
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     batches = math.ceil(len(splits.y_train) / trainer.batch_size)
     steps_per_epoch = min(batches, trainer.steps_per_epoch or batches)
-    epochs_left = trainer.epochs - (prepared.state.epochs_done if prepared.state is not None else 0)
     recipe = Recipe.of(cfg, context.spec, splits.image_shape, splits.num_classes, steps_per_epoch, splits=splits)
+    refused = shared_setup.refusal(cfg, context.resumed)
+    key = shared_setup.key_of(cfg, recipe)
+    shared = None if refused else shared_setup.take(key, cfg.seed, trainer.deterministic)
+    if shared is not None:
+        built, decision = shared.built, shared.decision
+        log.info("set-up shared with an earlier seed of this config in this process: its model, reset to what a "
+                 "fresh build from seed %d holds", cfg.seed)
+    else:
+        if refused:
+            log.debug("set-up not shared: %s", refused)
+        built, decision = _choose_and_build(context, prepared, recipe, batches)
+        if not refused:
+            shared_setup.keep(key, built, decision.reused(), built.draws)
+    log.info("%s", decision.log_line())
+    log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
+             built.report.name, built.report.depth, f"{built.report.params_total:,}", built.report.flops / 1e9,
+             f", {replicas} replicas" if replicas > 1 else "")
+    log_setup_once(context, prepared, built, decision)
+    return built
+
+
+def _choose_and_build(context: RunContext, prepared: Prepared, recipe: Any, batches: int) -> Tuple[Built, Any]:
+    """The setting's decision and the model built in it, analysed once (not each candidate a probe builds)."""
+    from resnet_lab.autotune.probe import choose, step_signature
+    from resnet_lab.model.analysis import analyze
+
+    cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
+    steps_per_epoch = recipe.steps_per_epoch
+    epochs_left = trainer.epochs - (prepared.state.epochs_done if prepared.state is not None else 0)
 
     def build(setting: Setting) -> Built:
-        network, model = recipe.build(setting.precision, setting.jit_compile)
-        return Built(network, analyze(network, spec=context.spec), model, setting, steps_per_epoch,
-                     capped=steps_per_epoch < batches)
+        network, model, draws = recipe.build(setting.precision, setting.jit_compile)
+        return Built(network, None, model, setting, steps_per_epoch, capped=steps_per_epoch < batches, draws=draws)
 
     signature = step_signature(cfg, splits.image_shape, splits.num_classes)
     outcome = choose(trainer, signature, build, lambda built: built.model, splits.x_train, splits.y_train, cfg.seed,
                      steps_per_epoch * epochs_left, resumed=_resumed_setting(context),
                      distributed=trainer.distribution != "none", recipe=recipe)
-    built = outcome.built
-    log.info("%s", outcome.decision.log_line())
-    log.info("model %s: depth %d, %s parameters, %.3f GFLOPs per image%s",
-             built.report.name, built.report.depth, f"{built.report.params_total:,}", built.report.flops / 1e9,
-             f", {replicas} replicas" if replicas > 1 else "")
-    log_setup_once(context, prepared, built, outcome.decision)
-    return built
+    built = dataclasses.replace(outcome.built, report=analyze(outcome.built.network, spec=context.spec))
+    return built, outcome.decision
 
 
 def _resumed_setting(context: RunContext) -> Optional[Setting]:

@@ -16,6 +16,7 @@ from resnet_lab.autotune import probe, timing
 from resnet_lab.autotune import settings as autotune
 from resnet_lab.autotune.settings import Measurement, Setting
 from resnet_lab.runtime.machine import Hardware
+from resnet_lab.training.shared_setup import SWITCH
 
 AVX2 = Hardware("tensorflow", None, bf16=False)
 AVX512_BF16 = Hardware("tensorflow", None, bf16=True)
@@ -283,9 +284,20 @@ def test_a_worker_that_fails_leaves_the_static_choice_and_says_why(monkeypatch):
     assert outcome.decision.reason == stopped and not outcome.complete
 
 
+def test_a_later_job_sharing_a_probed_set_up_reports_it_as_timed_earlier():
+    probed = autotune.Decision(FP32_ON, autotune.PROBED, "fastest of 2 candidates timed in 9 s",
+                               measured((FP32_ON, 120.0, 2.0), (FP32_OFF, 100.0, 1.0)))
+    reused = probed.reused()
+    assert reused.how == autotune.CACHED and reused.choice == FP32_ON and reused.measurements == probed.measurements
+    assert "earlier job" in reused.reason
+    static = autotune.Decision(FP32_OFF, autotune.STATIC, "trainer.autotune=false")
+    assert static.reused() == static
+
+
 # -- one real probe, end to end --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # end to end: two runs, an XLA worker process (the suite's costliest test)
 def test_a_real_probe_tags_the_run_a_second_run_reads_the_cache_and_both_compute_the_same(
         tmp_path, tmp_store, monkeypatch):
     from resnet_lab.train import train
@@ -293,6 +305,7 @@ def test_a_real_probe_tags_the_run_a_second_run_reads_the_cache_and_both_compute
     # A tiny run is far too short to repay a probe: lift the budget so that this one is timed.
     monkeypatch.setattr(autotune, "MIN_STEPS", 1)
     monkeypatch.setattr(autotune, "PROBE_SHARE", 1e6)
+    monkeypatch.setenv(SWITCH, "0")  # the second run builds anew, and so reads the cache on disk
     overrides = ["debug=tiny", f"tracking.uri={tmp_store}", "tracking.experiment=autotune", "trainer.verbose=0",
                  "trainer.jit_compile=null", "trainer.precision=fp32", f"trainer.autotune_cache={tmp_path}",
                  "trainer.epochs=1", "tracking.log_model=false"]  # the probe is the point, not the training

@@ -15,6 +15,16 @@ from helpers.configs import REPO
 
 BIN = Path(sys.executable).parent
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+AS_A_USER = {"TF_CPP_MIN_LOG_LEVEL": None}  # no log level of the tests': what the commands print on their own
+# Lines a user's log must not carry at default verbosity: native start-up notices, and TensorFlow saying that
+# functions were traced again (seeds of one config share their traced functions: none is traced twice).
+NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cuda drivers", "cuInit", "cpu_feature_guard",
+         "triggered tf.function retracing")
+
+
+def noise_in(*outputs: str) -> List[str]:
+    """The lines of ``outputs`` (a command's stdout, stderr, its jobs' log files) that are noise."""
+    return [line for text in outputs for line in text.splitlines() if any(marker in line for marker in NOISE)]
 
 
 def _env(extra: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, str]:

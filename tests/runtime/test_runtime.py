@@ -90,3 +90,41 @@ def test_memory_and_process_age_readings_are_plausible():
     age = machine.process_age_seconds()
     assert age is None or 0 < age < 24 * 3600
     assert machine.device_peak_memory_bytes() is None or machine.device_peak_memory_bytes() > 0
+
+
+@pytest.mark.parametrize("value, wanted", [("1", True), ("true", True), ("0", False), ("", False), (None, False)])
+def test_resnet_lab_debug_brings_back_every_log_line(monkeypatch, value, wanted):
+    import logging
+    import os
+
+    from resnet_lab import cli
+    from resnet_lab.runtime import startup_noise
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv(startup_noise.QUIET_BY_DEFAULT, raising=False)
+    if value is None:
+        monkeypatch.delenv(startup_noise.DEBUG, raising=False)
+    else:
+        monkeypatch.setenv(startup_noise.DEBUG, value)
+    project, absl = logging.getLogger("resnet_lab"), logging.getLogger("absl")
+    levels = project.level, absl.level
+    try:
+        project.setLevel(logging.INFO)  # as Hydra's job logging leaves it
+        assert startup_noise.debugging() is wanted
+        cli._quiet_backends()  # what every command does first
+        assert ("TF_CPP_MIN_LOG_LEVEL" not in os.environ) is wanted  # TensorFlow's own level, or a quiet one
+        startup_noise.show_debug_lines()  # what every job does once Hydra has set up its logging
+        assert (project.getEffectiveLevel() == logging.DEBUG) is wanted
+    finally:
+        project.setLevel(levels[0])
+        absl.setLevel(levels[1])
+
+
+@pytest.mark.slow
+def test_with_resnet_lab_debug_tensorflows_own_lines_come_back(tmp_path):
+    from helpers.processes import AS_A_USER, noise_in, run_cli
+
+    quiet = run_cli("resnet-lab-describe", ["describe.format=json"], tmp_path, env=AS_A_USER)
+    loud = run_cli("resnet-lab-describe", ["describe.format=json"], tmp_path, env={**AS_A_USER, "RESNET_LAB_DEBUG": "1"})
+    assert quiet.returncode == loud.returncode == 0, loud.stderr[-3000:]
+    assert not noise_in(quiet.stderr) and noise_in(loud.stderr), loud.stderr[-3000:]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlflow.artifacts
 import numpy as np
+import pytest
 from helpers.configs import compose_config
 from helpers.stores import runs_in
 from omegaconf import OmegaConf
@@ -60,6 +61,7 @@ SCORE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # end to end: a training run, then a fresh interpreter loads and scores its model
 def test_a_fresh_process_scores_the_raw_test_split_at_the_runs_test_accuracy(tmp_path, tiny_train_overrides):
     cfg = compose_config("train", [*tiny_train_overrides, *DIGITS])
     metrics = train(cfg, output_dir=tmp_path / "out")

@@ -40,3 +40,14 @@ def test_config_hash_ignores_reporting_keys_only():
     assert base == config_hash(compose_config("train", ["model.reference.source=edited", "model.reference.params=1"]))
     assert group_hash(compose_config("train", ["seed=1"])) == group_hash(compose_config("train", ["seed=2"]))
     assert config_hash(compose_config("train", ["seed=1"])) != config_hash(compose_config("train", ["seed=2"]))
+
+
+def test_a_store_client_survives_pickling_as_joblib_hands_a_sweep_to_its_workers(tmp_store):
+    """The sweep's callback holds the parent run's client; joblib pickles it with every job."""
+    import pickle
+
+    from resnet_lab.tracking.store import client_for
+
+    client = pickle.loads(pickle.dumps(client_for(tmp_store)))
+    assert client.tracking_uri == tmp_store
+    assert client.search_experiments()  # and its calls still go to the store

@@ -89,6 +89,13 @@ class Decision:
             tags["autotune.candidates"] = table_line(self.measurements)
         return tags
 
+    def reused(self) -> "Decision":
+        """The decision as a later job of the same configuration in this process reports it: a probe's figures
+        are then an earlier job's, as a cached decision's are."""
+        if self.how != PROBED:
+            return self
+        return dataclasses.replace(self, how=CACHED, reason="timed by an earlier job of this config in this process")
+
     def log_line(self) -> str:
         return f"precision {self.choice.label()} ({self.how}: {self.reason})"
 

@@ -8,25 +8,39 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 from typing import Iterator
+
+import numpy as np
 
 from resnet_lab.errors import ConfigError
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and Keras, importing TensorFlow only where it is the backend; with
+    """Seed Python and NumPy, and on JAX and PyTorch also Keras' global generator and the backend; with
     ``deterministic`` also ask the backend for deterministic ops.
 
-    ``keras.utils.set_random_seed`` also seeds TensorFlow whenever it is installed, which imports
-    it (seconds of start-up, and on a GPU machine TensorFlow would claim the GPU's memory).
+    On TensorFlow its global seed is left unset, in every process: setting it (``tf.random.set_seed``, which
+    ``keras.utils.set_random_seed`` calls) clears TensorFlow's kernel caches, so that every function already
+    traced is instantiated and optimized again at its next call: 2-6 s at the first step of each job that
+    shares a traced model with an earlier seed (2-core CPU). Nothing a run computes reads it: Keras draws
+    through stateless ops from seeds its layers drew from Python's generator, and the training data's order
+    comes from the run's seed, given to ``tf.data`` itself (``data/feeding.py``).
+
+    Elsewhere ``keras.utils.set_random_seed`` would import TensorFlow whenever it is installed (seconds of
+    start-up, and on a GPU machine TensorFlow would claim the GPU's memory): it is kept out.
     """
     import keras
 
     if deterministic:
         _deterministic_ops(keras.backend.backend())
 
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if keras.backend.backend() == "tensorflow":
+        random.seed(seed)
+        np.random.seed(seed)
+        return
+    if "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
         return
     # Keras then remembers TensorFlow as unavailable, which is true for this backend's purposes.

@@ -102,6 +102,8 @@ class RetryingClient:
         self._client = client
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_client" or name.startswith("__"):  # unpickling looks these up before ``_client`` is set
+            raise AttributeError(name)
         attribute = getattr(self._client, name)
         if not callable(attribute):
             return attribute

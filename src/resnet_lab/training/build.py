@@ -15,6 +15,7 @@ class Compiled(NamedTuple):
 
     network: Any
     model: Any  # the network behind its augmentation layers, or the network itself without them
+    draws: Any = None  # what the build drew from the seeded generators (``reseed.BuildDraws``): how to replay it
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,13 @@ class Recipe:
         from resnet_lab.model.inputs import INPUT_NORMALIZE
         from resnet_lab.runtime.backend import seed_everything
         from resnet_lab.training.optim import compile_model
+        from resnet_lab.training.reseed import Recorder
 
         seed_everything(self.cfg.seed, self.cfg.trainer.deterministic)
+        recorder = Recorder(self.cfg.seed)
         network = build_model(self.spec, self.image_shape, self.num_classes, precision=precision,
                               normalization=self.normalization)
         # normalize -> augment -> network: the augmentation works on standardized images, as before.
         model = with_augmentation(network, self.cfg.data.augment, after=INPUT_NORMALIZE) if self.augment else network
         compile_model(model, self.cfg, self.num_classes, self.steps_per_epoch, precision, jit_compile)
-        return Compiled(network, model)
+        return Compiled(network, model, recorder.draws())

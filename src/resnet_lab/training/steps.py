@@ -36,6 +36,7 @@ class Built:
     setting: Any  # the precision and XLA setting it trains with (``autotune.settings.Setting``)
     steps_per_epoch: int
     capped: bool  # fewer steps than batches: each epoch goes on where the last one stopped
+    draws: Any = None  # what its build drew from the seeded generators (``reseed.BuildDraws``)
 
 
 @dataclasses.dataclass(frozen=True)
