@@ -56,21 +56,15 @@ class UntilResolvedSweeper(Sweeper):
         self.launcher: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from hydra.core.plugins import Plugins
+        from resnet_lab.sweeps.jobs import configured_launcher
 
         self.config = config
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
-                                                                task_function=task_function, config=config)
+        self.launcher = configured_launcher(hydra_context, task_function, config)
 
     def sweep(self, arguments: List[str]) -> Any:
-        from pathlib import Path
-
-        from omegaconf import OmegaConf
-
+        from resnet_lab.sweeps.jobs import save_multirun_config
         from resnet_lab.sweeps.until_resolved import Options, run_sweep
 
         assert self.config is not None and self.launcher is not None
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as the basic sweeper does
+        save_multirun_config(self.config)
         return run_sweep(self.config, self.launcher, Options(**self.settings), arguments)

@@ -142,3 +142,20 @@ def failure_line(failed: List[str], jobs: int, sweep_dir: Any, parent_id: str) -
     """The sweep's last line when jobs failed (on stderr; the sweep then exits 1)."""
     return (f"error: {len(failed)} of {jobs} sweep jobs failed (job {', '.join(failed)}; reasons in "
             f"{sweep_dir}/<job>/{JOB_FAILED_FILE}); see MLflow run {parent_id}")
+
+
+# -- what every project sweeper does first ---------------------------------------------------------------------
+
+def configured_launcher(hydra_context: Any, task_function: Any, config: DictConfig) -> Any:
+    """The launcher the sweep's config names (basic, joblib, submitit, Slurm), as Hydra's own sweepers get it."""
+    from hydra.core.plugins import Plugins
+
+    return Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function,
+                                                   config=config)
+
+
+def save_multirun_config(config: DictConfig) -> None:
+    """``multirun.yaml`` in the sweep's folder, as the basic sweeper writes it."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")
