@@ -57,10 +57,12 @@ def resume_and_check(tmp_path: Path, run_id: str, *more: str, store: Path = None
 
 
 def killed_after(tmp_path: Path, epoch: int) -> Path:
-    """A run killed hard (SIGKILL) once ``epoch`` is checkpointed; returns its checkpoint folder."""
+    """A run killed hard (SIGKILL) once ``epoch`` is checkpointed and logged (an epoch is checkpointed first,
+    so a kill between the two is a different case); returns its checkpoint folder."""
     process = start(tmp_path, "first")
     folder = tmp_path / "first" / "checkpoints"
     wait_for_epoch(process, folder / "state.json", epoch)
+    wait_until_logged(process, tmp_path, epoch)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     return folder
@@ -118,6 +120,9 @@ def test_a_hard_kill_mid_epoch_resumes_in_the_same_run_with_each_epoch_once(tmp_
 def test_damaged_checkpoints_after_a_hard_kill_refuse_then_fall_back_and_tag_the_redone_epochs(tmp_path, tmp_store):
     folder = killed_after(tmp_path, 2)
     state = json.loads((folder / "state.json").read_text())
+    client, run = the_run(tmp_path)
+    logged = {m.step for m in client.get_metric_history(run.info.run_id, "loss")}
+    assert state["epochs_done"] in logged, (state["epochs_done"], logged)  # the epoch redone below was logged
     newest, before = folder / state["last"], folder / state["previous"]["last"]
     good_copy = before.read_bytes()
     newest.write_bytes(newest.read_bytes()[:1000])  # a bad copy, or a failing disk

@@ -134,21 +134,14 @@ class Search:
     def launch(self, trials: List[Any]) -> None:
         """Launch one batch (job folder = trial number) and tell the study how each trial ended."""
         jobs = [self.job_of(t) for t in trials]
-        try:
-            returns: List[Any] = []
-            start = 0
-            while start < len(trials):  # one launch per run of consecutive numbers (there is one, alone)
-                end = start + 1
-                while end < len(trials) and trials[end].number == trials[end - 1].number + 1:
-                    end += 1
-                returns += list(self.launcher.launch(jobs[start:end], initial_job_idx=trials[start].number))
-                start = end
-        except BaseException:
-            again = self.settle_interrupted()
-            print(f"interrupted: trial(s) {', '.join(map(str, again)) or 'none'} of study {self.name!r} are marked "
-                  f"failed and will be asked again; rerun the same command to go on (runs continue from their "
-                  f"checkpoints)", file=sys.stderr, flush=True)
-            raise
+        returns: List[Any] = []
+        start = 0
+        while start < len(trials):  # one launch per run of consecutive numbers (there is one, alone)
+            end = start + 1
+            while end < len(trials) and trials[end].number == trials[end - 1].number + 1:
+                end += 1
+            returns += list(self.launcher.launch(jobs[start:end], initial_job_idx=trials[start].number))
+            start = end
         self.launched += len(trials)
         for trial, ret in zip(trials, returns):
             self.tell(trial, ret)
@@ -187,12 +180,20 @@ class Search:
         again = self.settle_interrupted()  # a stop that left no chance to say so (a killed process)
         if again:
             print(f"optuna: trial(s) {', '.join(map(str, again))} were cut off before; asking them again", flush=True)
-        while True:
-            missing = self.options.n_trials - self.done()
-            if missing <= 0:
-                break
-            batch = [self.study.ask(dict(self.space.distributions)) for _ in range(min(self.options.n_jobs, missing))]
-            self.launch(batch)
+        try:  # a stop anywhere from asking to telling leaves trials RUNNING: settle them before going
+            while True:
+                missing = self.options.n_trials - self.done()
+                if missing <= 0:
+                    break
+                batch = [self.study.ask(dict(self.space.distributions))
+                         for _ in range(min(self.options.n_jobs, missing))]
+                self.launch(batch)
+        except BaseException:
+            again = self.settle_interrupted()
+            print(f"interrupted: trial(s) {', '.join(map(str, again)) or 'none'} of study {self.name!r} are marked "
+                  f"failed and will be asked again; rerun the same command to go on (runs continue from their "
+                  f"checkpoints)", file=sys.stderr, flush=True)
+            raise
         self.finish(time.monotonic() - started)
 
     def finish(self, wall: float) -> None:
