@@ -18,18 +18,18 @@ def test_describe_prints_one_json_line_saves_the_model_and_no_tensorflow_start_u
 
     One process for both checks: a describe that builds and saves a model is where the notices would show.
     """
-    result = run_cli("resnet-lab-describe", ["model=resnet18", "data=cifar10", "describe.format=json",
-                                             "describe.save_model=built/resnet18.keras"], tmp_path,
+    result = run_cli("resnet-lab-describe", ["model=cifar_resnet20", "data=cifar10", "describe.format=json",
+                                             "describe.save_model=built/cifar_resnet20.keras"], tmp_path,
                      env={"TF_CPP_MIN_LOG_LEVEL": None})
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip().splitlines()[-1]
     report = json.loads(line)
     assert {"name", "depth", "params_total", "params_trainable", "flops", "input_shape", "output_shape",
             "stages"} <= set(report)
-    assert report["name"] == "resnet18" and report["depth"] == 18
+    assert report["name"] == "cifar_resnet20" and report["depth"] == 20
     assert report["input_shape"] == [32, 32, 3] and report["output_shape"] == [10]
-    assert [s["name"] for s in report["stages"]] == ["stem", "stage1", "stage2", "stage3", "stage4"]
-    assert (tmp_path / "built" / "resnet18.keras").stat().st_size > 0
+    assert [s["name"] for s in report["stages"]] == ["stem", "stage1", "stage2", "stage3"]
+    assert (tmp_path / "built" / "cifar_resnet20.keras").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["built"]  # describe leaves nothing else behind
     noise = ("absl::InitializeLog", "oneDNN", "cuda drivers", "cuInit", "cpu_feature_guard")
     assert not [line for line in result.stderr.splitlines() if any(n in line for n in noise)], result.stderr
@@ -68,6 +68,7 @@ def sweep(tmp_path: Path, extra: List[str]):
     return run_cli("resnet-lab-train", ["-m", *TINY, "trainer.epochs=1", "hydra.sweep.dir=sweep", *extra], tmp_path)
 
 
+@pytest.mark.slow  # the default suite's sweep is test_sweeps.py's seed sweep
 def test_a_multirun_gets_a_parent_holding_a_child_per_job_and_failing_jobs_do_not_stop_it(tmp_path, tmp_store):
     # Per data set, two depths: synthetic trains; cifar10 fails inside its run (no data).
     # No model logged: the sweep's bookkeeping is the point here (test_train.py checks the logged model).

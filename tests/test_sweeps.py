@@ -35,9 +35,17 @@ def test_a_seed_sweep_sets_up_once_and_its_log_says_only_what_matters(tmp_path, 
     assert result.returncode == 0, result.stderr[-3000:]
     assert not noise_in(result.stdout, result.stderr, *job_logs(tmp_path)), result.stderr
     assert result.stderr.count("set-up shared with an earlier seed of this config") == 2
-    _, parents, children = sweep_runs(tmp_path)
+    client, (parent,), children = sweep_runs(tmp_path)
     assert len(children) == 3 and all(c.info.status == "FINISHED" for c in children)
     assert len({c.data.metrics["test_loss"] for c in children}) == 3  # three seeds, three models
+    assert_parent_holds_its_children(client, parent, children, 3)
+    # The sweep ends on its comparison (one group of three seeds) and where to see it.
+    summary = result.stdout[result.stdout.index(f"sweep {parent.info.run_name}"):]
+    header, group = summary.splitlines()[1:3]
+    assert "depth" in header and "test_accuracy" in header and group.split()[-6] == "3"
+    assert f"parent run {parent.info.run_id}" in summary
+    assert (f"MLflow UI: http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs?workflowType="
+            f"machine_learning&viewStateShareKey=resnet-lab-comparison") in summary
 
 
 def assert_every_step_once(client, children, epochs: int) -> None:

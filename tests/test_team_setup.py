@@ -28,6 +28,7 @@ def test_a_password_in_an_http_uri_goes_to_the_environment_not_to_the_overrides(
     assert credentials_from_uri_args(kept, environ) == kept
 
 
+@pytest.mark.slow  # a whole sweep; the redaction itself is tested in tests/tracking/test_run_identity.py
 def test_hydra_files_of_every_job_and_the_sweep_keep_no_uri_password(tmp_path):
     secret = "pw-SECRET-9"
     result = run_cli("resnet-lab-train", ["-m", *TINY, "trainer.epochs=1", "trainer.verbose=0", "seed=1,2",

@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from resnet_lab.errors import CheckpointDamaged, DataError, DiskFull
+from resnet_lab.runtime.backend import variable_values
 
 STATE_FILE = "state.json"
 CHECKSUM_KEY = "sha256"  # in state.json: the checksum of the state's other keys
@@ -147,22 +148,25 @@ def training_variables(model: Any) -> List[Any]:
 def room_needed(model: Any) -> int:
     """Bytes the checkpoints of one epoch can take at once: its full state and best weights, twice, as the
     previous epoch's stay until the next commit. Measured by building them, as headers and names count too."""
-    return 2 * (len(npz_bytes(training_variables(model))) + len(npz_bytes(model.weights)))
+    variables = training_variables(model)
+    values = variable_values(variables)
+    weights = len(model.weights)  # the first of the training variables
+    return 2 * (len(npz_bytes(variables, values)) + len(npz_bytes(variables[:weights], values[:weights])))
 
 
-def npz_bytes(variables: Sequence[Any]) -> bytes:
-    """The checkpoint file's bytes, built in memory, so that a full disk can be told what the write needed."""
-    from keras import ops
-
-    arrays = {f"v{i:05d}": ops.convert_to_numpy(v) for i, v in enumerate(variables)}
+def npz_bytes(variables: Sequence[Any], values: Optional[Sequence[np.ndarray]] = None) -> bytes:
+    """The checkpoint file's bytes, built in memory, so that a full disk can be told what the write needed.
+    ``values``: the variables' values when already read."""
+    values = variable_values(variables) if values is None else values
     buffer = io.BytesIO()
-    np.savez(buffer, paths=np.array([v.path for v in variables]), **arrays)
+    np.savez(buffer, paths=np.array([v.path for v in variables]), **{f"v{i:05d}": a for i, a in enumerate(values)})
     return buffer.getvalue()
 
 
-def save_variables(path: Path, variables: Sequence[Any]) -> Dict[str, Any]:
+def save_variables(path: Path, variables: Sequence[Any], values: Optional[Sequence[np.ndarray]] = None
+                   ) -> Dict[str, Any]:
     """Write the checkpoint; returns its SHA-256 and size."""
-    data = npz_bytes(variables)
+    data = npz_bytes(variables, values)
     write_file(path, data)
     return file_record(data)
 
@@ -221,6 +225,9 @@ class Checkpointer:
         state = self.state
         state.previous = state.snapshot()
         state.files = {}
+        variables = training_variables(model)
+        values = variable_values(variables)  # read once: the best checkpoint holds the first of them
+        weights = len(model.weights)
         value = record.get(self.monitor)
         if value is not None and math.isfinite(value):
             if state.best_value is None or self._better(value, state.best_value):
@@ -228,11 +235,12 @@ class Checkpointer:
             # On a plateau the later epoch wins: same monitored value, more training.
             if state.best_value is None or value == state.best_value or self._better(value, state.best_value):
                 state.best, state.best_epoch, state.best_value = f"best-{epoch:04d}.npz", epoch, float(value)
-                state.files[state.best] = save_variables(self.folder / state.best, model.weights)
+                state.files[state.best] = save_variables(self.folder / state.best, variables[:weights],
+                                                         values[:weights])
         if state.best is not None and state.best not in state.files:  # an earlier best: its record goes on
             state.files[state.best] = (state.previous or {}).get("files", {}).get(state.best)
         state.last = f"epoch-{epoch:04d}.npz"
-        state.files[state.last] = save_variables(self.folder / state.last, training_variables(model))
+        state.files[state.last] = save_variables(self.folder / state.last, variables, values)
         state.epochs_done = epoch
         state.history.append({k: float(v) for k, v in record.items()})
         state.stopped_early = bool(self.patience and epoch - state.improved_epoch >= self.patience)
