@@ -128,3 +128,26 @@ def test_with_resnet_lab_debug_tensorflows_own_lines_come_back(tmp_path):
     loud = run_cli("resnet-lab-describe", ["describe.format=json"], tmp_path, env={**AS_A_USER, "RESNET_LAB_DEBUG": "1"})
     assert quiet.returncode == loud.returncode == 0, loud.stderr[-3000:]
     assert not noise_in(quiet.stderr) and noise_in(loud.stderr), loud.stderr[-3000:]
+
+
+def test_variable_values_read_in_one_call_equal_each_variable_read_alone():
+    """Checkpoints read every variable through ``variable_values``: weights, integer step counts and seed
+    states, in a model's order, after the variables changed (the reader sees the values now, not at tracing)."""
+    import keras
+    import numpy as np
+
+    from resnet_lab.runtime.backend import variable_values
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dropout(0.5)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    variables = [*model.variables, *model.optimizer.variables]
+    assert {str(v.dtype) for v in variables} >= {"float32", "int64"}
+    variable_values(variables)  # traced once here
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1, verbose=0)
+    read = variable_values(variables)
+    alone = [keras.ops.convert_to_numpy(v) for v in variables]
+    assert [a.dtype for a in read] == [a.dtype for a in alone]
+    step = next(i for i, v in enumerate(variables) if v is model.optimizer.iterations)
+    assert all(np.array_equal(a, b) for a, b in zip(read, alone)) and int(read[step]) == 1
+    assert variable_values([]) == []
