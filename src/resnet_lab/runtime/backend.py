@@ -11,7 +11,7 @@ import os
 import random
 import sys
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -52,40 +52,53 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 def variable_values(variables: Sequence[Any]) -> List[np.ndarray]:
     """The values of many variables as NumPy arrays, exactly as ``keras.ops.convert_to_numpy`` reads each.
 
-    On TensorFlow (outside a distribution strategy) one traced function reads them all: read one by one, each
-    is an eager op, and the 612 variables of a ResNet-56 and its Adam state take 135 ms against 11 ms
-    (2-core AVX2 EPYC) at every checkpoint.
+    On TensorFlow (outside a distribution strategy) a list read again and again (a checkpoint's, every epoch)
+    gets a traced function that reads it all in one call: read one by one, each is an eager op, and the 612
+    variables of a ResNet-56 and its Adam state take 135 ms against 11 ms (2-core AVX2 EPYC). Tracing it costs
+    about 0.6 s, so a list is read one by one until its third read.
     """
     import keras
 
-    if keras.backend.backend() != "tensorflow" or not variables:
-        return [keras.ops.convert_to_numpy(v) for v in variables]
-    import tensorflow as tf
+    reader = None
+    if keras.backend.backend() == "tensorflow" and variables:
+        import tensorflow as tf
 
-    if tf.distribute.has_strategy():
+        reader = None if tf.distribute.has_strategy() else _reader_of(variables)
+    if reader is None:
         return [keras.ops.convert_to_numpy(v) for v in variables]
-    return [t.numpy() for t in _reader_of(variables)()]
+    return [t.numpy() for t in reader()]
 
 
 _READERS_KEPT = 8  # variable lists with a traced reader: a few models' weights and training state
-_readers: "OrderedDict[Tuple[int, ...], Tuple[Sequence[Any], Callable[[], Any]]]" = OrderedDict()
+_TRACED_FROM_READ = 3  # a list's read that first goes through a traced reader
 
 
-def _reader_of(variables: Sequence[Any]) -> Callable[[], Any]:
-    """A traced function returning the variables' values, made once per list (the list is kept with it, so
-    that the ids of its key cannot be reused by other variables while it is cached)."""
+class _Reader:
+    def __init__(self, variables: Sequence[Any]) -> None:
+        self.variables = list(variables)  # kept, so that the ids of its key are not reused while it is cached
+        self.reads = 0
+        self.function: Optional[Callable[[], Any]] = None
+
+
+_readers: "OrderedDict[Tuple[int, ...], _Reader]" = OrderedDict()
+
+
+def _reader_of(variables: Sequence[Any]) -> Optional[Callable[[], Any]]:
+    """The traced reader of this list from its third read on; None before."""
     import tensorflow as tf
 
     key = tuple(id(v) for v in variables)
-    if key in _readers:
-        _readers.move_to_end(key)
-        return _readers[key][1]
-    kept = list(variables)
-    reader = tf.function(lambda: [tf.identity(v.value) for v in kept], autograph=False)
-    _readers[key] = (kept, reader)
-    while len(_readers) > _READERS_KEPT:
-        _readers.popitem(last=False)
-    return reader
+    entry = _readers.get(key)
+    if entry is None:
+        entry = _readers[key] = _Reader(variables)
+        while len(_readers) > _READERS_KEPT:
+            _readers.popitem(last=False)
+    _readers.move_to_end(key)
+    entry.reads += 1
+    if entry.function is None and entry.reads >= _TRACED_FROM_READ:
+        kept = entry.variables
+        entry.function = tf.function(lambda: [tf.identity(v.value) for v in kept], autograph=False)
+    return entry.function
 
 
 def _deterministic_ops(backend: str) -> None:
