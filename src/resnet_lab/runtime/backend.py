@@ -11,6 +11,7 @@ import os
 import random
 import sys
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -69,34 +70,33 @@ def variable_values(variables: Sequence[Any]) -> List[np.ndarray]:
     return [t.numpy() for t in reader()]
 
 
-_READERS_KEPT = 8  # variable lists with a traced reader: a few models' weights and training state
+_READERS_KEPT = 8  # variable lists counted or with a traced reader (which keeps its variables, and so its model)
 _TRACED_FROM_READ = 3  # a list's read that first goes through a traced reader
 
 
+@dataclass
 class _Reader:
-    def __init__(self, variables: Sequence[Any]) -> None:
-        self.variables = list(variables)  # kept, so that the ids of its key are not reused while it is cached
-        self.reads = 0
-        self.function: Optional[Callable[[], Any]] = None
+    reads: int = 0
+    function: Optional[Callable[[], Any]] = None  # holds the variables: their ids cannot be reused meanwhile
 
 
 _readers: "OrderedDict[Tuple[int, ...], _Reader]" = OrderedDict()
 
 
 def _reader_of(variables: Sequence[Any]) -> Optional[Callable[[], Any]]:
-    """The traced reader of this list from its third read on; None before."""
+    """The traced reader of this list from its third read on; None before. Until then a list is only counted, by
+    its variables' ids, and not kept alive: should those ids come back on other variables, the count is only early,
+    and a reader is always traced on the variables it is given."""
     import tensorflow as tf
 
     key = tuple(id(v) for v in variables)
-    entry = _readers.get(key)
-    if entry is None:
-        entry = _readers[key] = _Reader(variables)
-        while len(_readers) > _READERS_KEPT:
-            _readers.popitem(last=False)
+    entry = _readers.setdefault(key, _Reader())
     _readers.move_to_end(key)
+    while len(_readers) > _READERS_KEPT:
+        _readers.popitem(last=False)
     entry.reads += 1
     if entry.function is None and entry.reads >= _TRACED_FROM_READ:
-        kept = entry.variables
+        kept = list(variables)
         entry.function = tf.function(lambda: [tf.identity(v.value) for v in kept], autograph=False)
     return entry.function
 
