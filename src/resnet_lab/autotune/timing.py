@@ -17,7 +17,6 @@ import numpy as np
 from resnet_lab.autotune import settings
 from resnet_lab.autotune.settings import Measurement, Setting
 from resnet_lab.data.feeding import training_feed
-from resnet_lab.runtime.backend import variable_values
 from resnet_lab.runtime.machine import process_age_seconds
 
 log = logging.getLogger(__name__)
@@ -112,12 +111,12 @@ def _snapshot(model: Any) -> List[Any]:
     random-generator state) and the optimizer's (slots, step count, loss scale)."""
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    seen, variables = set(), []
+    seen, pairs = set(), []
     for variable in [*model.variables, *model.optimizer.variables]:
         if id(variable) not in seen:
             seen.add(id(variable))
-            variables.append(variable)
-    return [(v, np.array(value, copy=True)) for v, value in zip(variables, variable_values(variables))]
+            pairs.append((variable, np.array(variable.numpy(), copy=True)))
+    return pairs
 
 
 def _restore(model: Any, saved: List[Any]) -> None:
