@@ -87,3 +87,53 @@ def test_label_smoothing_spreads_the_target_over_all_classes():
     target = np.array([0.1 / 3 + 0.9, 0.1 / 3, 0.1 / 3])
     loss = SmoothedSparseCrossentropy(3, 0.1)(np.array([0]), logits)
     assert float(loss) == pytest.approx(-(target * np.log(probs)).sum(), rel=1e-5)
+
+
+def keras_own(group, **options):
+    """Keras' own optimizer for a config's ``optimizer`` group: what the fused ones must compute."""
+    own = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD}[group]
+    return own(**options)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["optimizer=adam"],
+    ["optimizer=adamw"],
+    ["optimizer=sgd"],
+    ["optimizer=sgd", "optimizer.nesterov=true", "optimizer.weight_decay=0.01"],
+    ["optimizer=sgd", "optimizer.momentum=0"],
+])
+def test_fused_optimizers_update_as_keras_own_do_and_hold_the_same_variables(overrides):
+    import tensorflow as tf
+
+    from resnet_lab.training.fused_optimizers import FusedAdam, FusedSGD
+
+    cfg = compose_config("train", overrides)
+    schedule = build_schedule(cfg.schedule, cfg.optimizer.learning_rate, 2, 3)
+    fused = build_optimizer(cfg.optimizer, schedule)
+    assert isinstance(fused, FusedSGD if cfg.optimizer.name == "sgd" else FusedAdam)
+    config = {k: v for k, v in fused.get_config().items() if k != "learning_rate"}
+    config.pop("amsgrad", None) if cfg.optimizer.name == "sgd" else None
+    own = keras_own(cfg.optimizer.name, learning_rate=build_schedule(cfg.schedule, cfg.optimizer.learning_rate, 2, 3),
+                    **config)
+    if own.weight_decay:
+        own.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    models = []
+    for optimizer in (fused, own):
+        keras.utils.set_random_seed(3)
+        model = small_model()
+        optimizer.build(model.trainable_variables)
+        models.append(model)
+    rng = np.random.default_rng(0)
+    steps = [tf.function(lambda grads, o=optimizer, m=model: o.apply(grads, m.trainable_variables))
+             for optimizer, model in zip((fused, own), models)]
+    for _ in range(3):  # traced, as fit runs it, and once eagerly
+        grads = [rng.normal(size=v.shape).astype("float32") for v in models[0].trainable_variables]
+        for step in steps:
+            step(grads)
+    grads = [rng.normal(size=v.shape).astype("float32") for v in models[0].trainable_variables]
+    for optimizer, model in zip((fused, own), models):
+        optimizer.apply(grads, model.trainable_variables)
+    assert [v.path for v in fused.variables] == [v.path for v in own.variables]
+    for mine, theirs in zip([*models[0].trainable_variables, *fused.variables],
+                            [*models[1].trainable_variables, *own.variables]):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6, err_msg=mine.path)  # float rounding

