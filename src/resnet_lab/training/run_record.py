@@ -68,7 +68,8 @@ def record(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted
             if model_id is not None:
                 from resnet_lab.tracking.model_logging import upload_network
 
-                upload_network(run, model_id, built.network, prepared.splits.x_test, keep_in=output_dir)
+                upload_network(run, model_id, built.network, prepared.splits.x_test, keep_in=output_dir,
+                               example_logits=tested.logits)
         if model_id is not None:
             _register(context, model_id)
     elif output_dir is not None:
