@@ -10,9 +10,7 @@ import contextlib
 import os
 import random
 import sys
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Sequence
 
 import numpy as np
 
@@ -53,52 +51,19 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 def variable_values(variables: Sequence[Any]) -> List[np.ndarray]:
     """The values of many variables as NumPy arrays, exactly as ``keras.ops.convert_to_numpy`` reads each.
 
-    On TensorFlow (outside a distribution strategy) a list read again and again (a checkpoint's, every epoch)
-    gets a traced function that reads it all in one call: read one by one, each is an eager op, and the 612
-    variables of a ResNet-56 and its Adam state take 135 ms against 11 ms (2-core AVX2 EPYC). Tracing it costs
-    about 0.6 s, so a list is read one by one until its third read.
+    On TensorFlow (outside a distribution strategy) the list is read by one eager ``IdentityN`` op: read one by one,
+    each is an op of its own, and the 612 variables of a ResNet-56 and its Adam state take 146 ms against 25 ms
+    (2-core AVX2 EPYC). A traced reader reads them in 11 ms, but tracing it took 2 s: more than a short sweep's
+    checkpoints ever save.
     """
     import keras
 
-    reader = None
     if keras.backend.backend() == "tensorflow" and variables:
         import tensorflow as tf
 
-        reader = None if tf.distribute.has_strategy() else _reader_of(variables)
-    if reader is None:
-        return [keras.ops.convert_to_numpy(v) for v in variables]
-    return [t.numpy() for t in reader()]
-
-
-_READERS_KEPT = 8  # variable lists counted or with a traced reader (which keeps its variables, and so its model)
-_TRACED_FROM_READ = 3  # a list's read that first goes through a traced reader
-
-
-@dataclass
-class _Reader:
-    reads: int = 0
-    function: Optional[Callable[[], Any]] = None  # holds the variables: their ids cannot be reused meanwhile
-
-
-_readers: "OrderedDict[Tuple[int, ...], _Reader]" = OrderedDict()
-
-
-def _reader_of(variables: Sequence[Any]) -> Optional[Callable[[], Any]]:
-    """The traced reader of this list from its third read on; None before. Until then a list is only counted, by
-    its variables' ids, and not kept alive: should those ids come back on other variables, the count is only early,
-    and a reader is always traced on the variables it is given."""
-    import tensorflow as tf
-
-    key = tuple(id(v) for v in variables)
-    entry = _readers.setdefault(key, _Reader())
-    _readers.move_to_end(key)
-    while len(_readers) > _READERS_KEPT:
-        _readers.popitem(last=False)
-    entry.reads += 1
-    if entry.function is None and entry.reads >= _TRACED_FROM_READ:
-        kept = list(variables)
-        entry.function = tf.function(lambda: [tf.identity(v.value) for v in kept], autograph=False)
-    return entry.function
+        if not tf.distribute.has_strategy():
+            return [t.numpy() for t in tf.identity_n([v.value for v in variables])]
+    return [keras.ops.convert_to_numpy(v) for v in variables]
 
 
 def _deterministic_ops(backend: str) -> None:
