@@ -109,14 +109,12 @@ def time_setting(setting: Setting, build: Callable[[Setting], Any], model_of: Ca
 def _snapshot(model: Any) -> List[Any]:
     """Every variable a fit changes, with its value: the model's (weights, batch-norm statistics,
     random-generator state) and the optimizer's (slots, step count, loss scale)."""
+    from resnet_lab.runtime.backend import variable_values
+
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    seen, pairs = set(), []
-    for variable in [*model.variables, *model.optimizer.variables]:
-        if id(variable) not in seen:
-            seen.add(id(variable))
-            pairs.append((variable, np.array(variable.numpy(), copy=True)))
-    return pairs
+    variables = list({id(v): v for v in [*model.variables, *model.optimizer.variables]}.values())
+    return [(variable, np.array(value, copy=True)) for variable, value in zip(variables, variable_values(variables))]
 
 
 def _restore(model: Any, saved: List[Any]) -> None:
