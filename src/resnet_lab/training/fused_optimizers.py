@@ -28,35 +28,37 @@ def fused_updates_apply() -> bool:
     return not tf.distribute.has_strategy()
 
 
-class _PerStep:
-    """What an update needs that depends only on the step, made once per ``apply`` and dtype, not per variable."""
+class _OncePerStep:
+    """Makes what an update needs that depends only on the step once per ``apply`` and dtype, not per variable:
+    ``per_step(dtype, make)`` inside ``update_step``."""
 
-    def __init__(self) -> None:
-        self._scalars: Optional[Dict[Any, Any]] = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._step_scalars: Optional[Dict[Any, Any]] = None
 
-    def begin(self) -> None:
-        self._scalars = {}
+    def apply(self, grads, trainable_variables=None):
+        self._step_scalars = {}
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self._step_scalars = None
 
-    def end(self) -> None:
-        self._scalars = None
-
-    def get(self, dtype: Any, make: Any) -> Any:
-        if self._scalars is None:  # an update outside apply (none in Keras): nothing to share
+    def per_step(self, dtype: Any, make: Any) -> Any:
+        if self._step_scalars is None:  # an update outside apply (none in Keras): nothing to share
             return make()
-        if dtype not in self._scalars:
-            self._scalars[dtype] = make()
-        return self._scalars[dtype]
+        if dtype not in self._step_scalars:
+            self._step_scalars[dtype] = make()
+        return self._step_scalars[dtype]
 
 
 @keras.saving.register_keras_serializable(package="resnet_lab")
-class FusedAdam(keras.optimizers.Adam):
+class FusedAdam(_OncePerStep, keras.optimizers.Adam):
     """Keras' Adam (and, with ``weight_decay``, AdamW), each variable updated by ``ResourceApplyAdam``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.amsgrad:
             raise ValueError("FusedAdam has no AMSGrad: use keras.optimizers.Adam(amsgrad=True)")
-        self._per_step = _PerStep()
         self._slots: Dict[int, Any] = {}
 
     def build(self, var_list):
@@ -67,13 +69,6 @@ class FusedAdam(keras.optimizers.Adam):
         keras.optimizers.Optimizer.build(self, var_list)
         momentums, velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
         self._slots = {id(v.value): (m, s) for v, m, s in zip(var_list, momentums, velocities)}
-
-    def apply(self, grads, trainable_variables=None):
-        self._per_step.begin()
-        try:
-            return super().apply(grads, trainable_variables)
-        finally:
-            self._per_step.end()
 
     def update_step(self, gradient, variable, learning_rate):
         import tensorflow as tf
@@ -86,7 +81,7 @@ class FusedAdam(keras.optimizers.Adam):
             return (tf.pow(beta_1, step), tf.pow(beta_2, step), tf.cast(learning_rate, dtype), beta_1, beta_2,
                     tf.constant(self.epsilon, dtype))
 
-        beta_1_power, beta_2_power, rate, beta_1, beta_2, epsilon = self._per_step.get(dtype, scalars)
+        beta_1_power, beta_2_power, rate, beta_1, beta_2, epsilon = self.per_step(dtype, scalars)
         momentum, velocity = self._slots[id(variable)]
         tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=momentum.value.handle, v=velocity.value.handle,
                                      beta1_power=beta_1_power, beta2_power=beta_2_power, lr=rate, beta1=beta_1,
@@ -94,12 +89,11 @@ class FusedAdam(keras.optimizers.Adam):
 
 
 @keras.saving.register_keras_serializable(package="resnet_lab")
-class FusedSGD(keras.optimizers.SGD):
+class FusedSGD(_OncePerStep, keras.optimizers.SGD):
     """Keras' SGD, with or without (Nesterov) momentum, each variable updated by one kernel."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._per_step = _PerStep()
         self._slots: Dict[int, Any] = {}
 
     def build(self, variables):
@@ -109,18 +103,11 @@ class FusedSGD(keras.optimizers.SGD):
         if self.momentum != 0:
             self._slots = {id(v.value): m for v, m in zip(variables, self.momentums)}
 
-    def apply(self, grads, trainable_variables=None):
-        self._per_step.begin()
-        try:
-            return super().apply(grads, trainable_variables)
-        finally:
-            self._per_step.end()
-
     def update_step(self, gradient, variable, learning_rate):
         import tensorflow as tf
 
         dtype = variable.dtype
-        rate, momentum = self._per_step.get(
+        rate, momentum = self.per_step(
             dtype, lambda: (tf.cast(learning_rate, dtype), tf.constant(self.momentum, dtype)))
         gradient = tf.cast(gradient, dtype)
         if self.momentum == 0:
