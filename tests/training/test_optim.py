@@ -112,7 +112,6 @@ def test_fused_optimizers_update_as_keras_own_do_and_hold_the_same_variables(ove
     fused = build_optimizer(cfg.optimizer, schedule)
     assert isinstance(fused, FusedSGD if cfg.optimizer.name == "sgd" else FusedAdam)
     config = {k: v for k, v in fused.get_config().items() if k != "learning_rate"}
-    config.pop("amsgrad", None) if cfg.optimizer.name == "sgd" else None
     own = keras_own(cfg.optimizer.name, learning_rate=build_schedule(cfg.schedule, cfg.optimizer.learning_rate, 2, 3),
                     **config)
     if own.weight_decay:
