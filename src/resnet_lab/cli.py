@@ -7,6 +7,7 @@ sweep goes on; the sweep callback reports the failures at the end.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -97,6 +98,7 @@ def _launch(hydra_main: Callable[[], None]) -> None:
         sys.exit(2)
 
 
+@functools.cache  # once per process: one exit handler
 def _no_final_collection() -> None:
     """At the interpreter's exit, after the exit handlers registered later (MLflow's, joblib's) have run, freeze
     the heap. Python's last garbage collections walk every object TensorFlow made and free nothing the OS does
@@ -106,13 +108,7 @@ def _no_final_collection() -> None:
     import atexit
     import gc
 
-    global _FROZEN_AT_EXIT
-    if not _FROZEN_AT_EXIT:
-        atexit.register(gc.freeze)
-        _FROZEN_AT_EXIT = True
-
-
-_FROZEN_AT_EXIT = False
+    atexit.register(gc.freeze)
 
 
 def _is_multirun() -> bool:

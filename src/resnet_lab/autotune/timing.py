@@ -17,6 +17,7 @@ import numpy as np
 from resnet_lab.autotune import settings
 from resnet_lab.autotune.settings import Measurement, Setting
 from resnet_lab.data.feeding import training_feed
+from resnet_lab.runtime.backend import variable_values
 from resnet_lab.runtime.machine import process_age_seconds
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,6 @@ def time_setting(setting: Setting, build: Callable[[Setting], Any], model_of: Ca
 def _snapshot(model: Any) -> List[Any]:
     """Every variable a fit changes, with its value: the model's (weights, batch-norm statistics,
     random-generator state) and the optimizer's (slots, step count, loss scale)."""
-    from resnet_lab.runtime.backend import variable_values
-
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     variables = list({id(v): v for v in [*model.variables, *model.optimizer.variables]}.values())
