@@ -139,19 +139,19 @@ def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
 
 
 def evaluate(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted) -> Tested:
-    """Test the best checkpoint (with ``trainer.restore_best``) or the last weights on the test split."""
-    from resnet_lab.data.feeding import feed
+    """Test the best checkpoint (with ``trainer.restore_best``) or the last weights on the test split: one
+    prediction pass, from which the loss and accuracy ``evaluate`` would report are computed."""
+    from resnet_lab.data.feeding import predict_in_full_batches
     from resnet_lab.training.checkpoints import load_variables
+    from resnet_lab.training.evaluation import loss_and_accuracy
 
     trainer, splits, state = context.cfg.trainer, prepared.splits, fitted.checkpointer.state
     if trainer.restore_best and state.best is not None:
         load_variables(context.checkpoint_dir / state.best, built.model.weights)
         log.info("testing the best checkpoint: epoch %d, %s %.4f", state.best_epoch, trainer.monitor,
                  state.best_value)
-    test_loss, test_accuracy = built.model.evaluate(**feed(splits.x_test, splits.y_test, trainer.batch_size),
-                                                    verbose=0)
-    logits = built.model.predict(**feed(splits.x_test, None, trainer.batch_size), verbose=0)
-    return Tested(test_loss, test_accuracy, logits)
+    logits = predict_in_full_batches(built.model, splits.x_test, trainer.batch_size)
+    return Tested(*loss_and_accuracy(built.model, splits.y_test, logits), logits)
 
 
 def metrics_of(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted,

@@ -1,0 +1,57 @@
+"""Testing a run's model: one prediction pass of one batch shape, and from its logits the loss and accuracy
+``evaluate`` reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.configs import compose_config
+from omegaconf import OmegaConf
+
+from resnet_lab.data import load_splits
+from resnet_lab.data.feeding import feed, predict_in_full_batches, training_feed
+from resnet_lab.runtime.machine import keras_backend
+from resnet_lab.training.build import Recipe
+from resnet_lab.training.evaluation import loss_and_accuracy
+
+# Every term of the test loss: the smoothed cross-entropy and the L2 terms of the kernels.
+OVERRIDES = ["debug=tiny", "data.test_size=45", "optimizer=sgd", "optimizer.weight_decay=0.01",
+             "optimizer.weight_decay_mode=l2", "trainer.label_smoothing=0.1"]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    cfg = compose_config("train", OVERRIDES)
+    splits = load_splits(cfg.data)
+    recipe = Recipe.of(cfg, OmegaConf.to_object(cfg.model), splits.image_shape, splits.num_classes, 3, splits=splits)
+    model = recipe.build("fp32", False).model
+    model.fit(**training_feed(splits.x_train, splits.y_train, 32, seed=1), epochs=1, steps_per_epoch=3, verbose=0)
+    return model, splits
+
+
+def test_the_loss_and_accuracy_from_the_logits_are_what_evaluate_reports(trained):
+    model, splits = trained
+    logits = predict_in_full_batches(model, splits.x_test, 32)
+    loss, accuracy = loss_and_accuracy(model, splits.y_test, logits)
+    reported_loss, reported_accuracy = model.evaluate(**feed(splits.x_test, splits.y_test, 32), verbose=0)
+    regularization = float(sum(np.asarray(term) for term in model.losses))
+    assert regularization > 1e-3 * loss  # the L2 terms are part of what is compared
+    assert loss == pytest.approx(reported_loss, rel=1e-5)
+    assert accuracy == pytest.approx(reported_accuracy, abs=1e-6)
+    assert 0 < accuracy < 1  # right and wrong images both counted
+
+
+def test_a_short_last_batch_is_filled_up_so_that_predict_is_traced_once(trained):
+    model, splits = trained
+    assert len(splits.x_test) % 32  # 45 images: a batch of 32 and a short one of 13
+    model.predict_function = None
+    logits = predict_in_full_batches(model, splits.x_test, 32)
+    assert logits.shape == (45, splits.num_classes)
+    plain = model.predict(**feed(splits.x_test, None, 32), verbose=0)  # Keras' own batches, the short one too
+    np.testing.assert_allclose(logits, plain, rtol=1e-5, atol=1e-6)
+    if keras_backend() == "tensorflow":
+        model.predict_function = None
+        predict_in_full_batches(model, splits.x_test, 32)
+        assert model.predict_function.experimental_get_tracing_count() == 1
+        model.predict(**feed(splits.x_test, None, 32), verbose=0)
+        assert model.predict_function.experimental_get_tracing_count() == 2  # the short batch: traced again
