@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 from typing import List
 
+import mlflow.artifacts
 import pytest
 from helpers.configs import TINY
 from helpers.processes import AS_A_USER, noise_in, run_cli
-from helpers.stores import closed_port, sweep_runs
+from helpers.stores import closed_port, seed_store, sweep_runs
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # logged once per epoch
@@ -28,14 +29,31 @@ def job_logs(tmp_path: Path) -> List[str]:
             for path in folder.glob(pattern)]
 
 
-def test_a_seed_sweep_sets_up_once_and_its_log_says_only_what_matters(tmp_path, tmp_store):
-    """The basic launcher runs every job in one process: the later seeds take the first one's set-up, and no
-    native notice or retracing warning reaches the user (no log level of the tests' in the environment)."""
-    result = sweep(tmp_path, ["seed=1,2,3", "trainer.epochs=1"], env=AS_A_USER)
+# Secrets a user's environment may hold, and one a job's environment gets from Hydra: none may be recorded.
+SECRETS = {"MLFLOW_TRACKING_USERNAME": "user-SECRET-1", "MLFLOW_TRACKING_PASSWORD": "pass-SECRET-2",
+           "MLFLOW_TRACKING_TOKEN": "token-SECRET-3", "AWS_SECRET_ACCESS_KEY": "aws-SECRET-4"}
+
+
+@pytest.fixture(scope="module")
+def seed_sweep(tmp_path_factory, store_template):
+    """Three seeds of one config through the basic launcher, as a user runs them (models logged, no log level of
+    the tests' in the environment), with secrets in the environment that a SQLite store ignores."""
+    folder = tmp_path_factory.mktemp("seed-sweep")
+    seed_store(store_template, folder)
+    result = sweep(folder, ["seed=1,2,3", "trainer.epochs=1", "tracking.log_model=true",
+                            "++hydra.job.env_set.API_TOKEN=envset-SECRET-5"], env={**AS_A_USER, **SECRETS})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert not noise_in(result.stdout, result.stderr, *job_logs(tmp_path)), result.stderr
+    return folder, result
+
+
+@pytest.mark.xdist_group("seed_sweep")  # one worker: the sweep runs once
+def test_a_seed_sweep_sets_up_once_and_its_log_says_only_what_matters(seed_sweep):
+    """The basic launcher runs every job in one process: the later seeds take the first one's set-up, and no
+    native notice or retracing warning reaches the user."""
+    folder, result = seed_sweep
+    assert not noise_in(result.stdout, result.stderr, *job_logs(folder)), result.stderr
     assert result.stderr.count("set-up shared with an earlier seed of this config") == 2
-    client, (parent,), children = sweep_runs(tmp_path)
+    client, (parent,), children = sweep_runs(folder)
     assert len(children) == 3 and all(c.info.status == "FINISHED" for c in children)
     assert len({c.data.metrics["test_loss"] for c in children}) == 3  # three seeds, three models
     assert_parent_holds_its_children(client, parent, children, 3)
@@ -46,6 +64,29 @@ def test_a_seed_sweep_sets_up_once_and_its_log_says_only_what_matters(tmp_path, 
     assert f"parent run {parent.info.run_id}" in summary
     assert (f"MLflow UI: http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs?workflowType="
             f"machine_learning&viewStateShareKey=resnet-lab-comparison") in summary
+
+
+@pytest.mark.xdist_group("seed_sweep")
+def test_environment_variables_and_secrets_never_reach_params_tags_or_artifacts(seed_sweep):
+    """Nothing of the environment is recorded: not in any run's params, tags or metrics, nor in any file of the
+    runs' artifacts (the parent's comparison too) or of their logged models."""
+    folder, _ = seed_sweep
+    client, (parent,), children = sweep_runs(folder)
+    files = []
+    for run in (parent, *children):
+        recorded = [*run.data.params.items(), *run.data.tags.items(), *run.data.metrics]
+        assert recorded and not [item for item in recorded if "SECRET" in str(item)], run.info.run_name
+        files += Path(client.download_artifacts(run.info.run_id, "", str(folder / "read" / run.info.run_id))).rglob("*")
+    assert all(len(c.data.params) > 20 for c in children)
+    models = client.search_logged_models([parent.info.experiment_id])
+    assert len(models) == 3
+    for model in models:
+        files += Path(mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location,
+                                                          dst_path=str(folder / "read" / model.model_id))).rglob("*")
+    files = [path for path in files if path.is_file()]
+    assert {"config.yaml", "overrides.txt", "model_summary.txt", "model.keras", "comparison.md"} <= {
+        path.name for path in files}
+    assert not [path for path in files if b"SECRET" in path.read_bytes()]
 
 
 def assert_every_step_once(client, children, epochs: int) -> None:
