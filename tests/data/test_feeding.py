@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resnet_lab.data.feeding import feed, training_feed, validation
+from resnet_lab.data.feeding import feed, training_feed
 from resnet_lab.runtime.machine import keras_backend
 
 pytestmark = pytest.mark.skipif(keras_backend() != "tensorflow", reason="the pipeline is TensorFlow's")
@@ -32,7 +32,7 @@ def test_training_batches_keep_pairs_and_cover_every_image_once_per_epoch_in_a_n
 def test_autotuning_is_off_and_evaluation_keeps_the_order():
     dataset = training_feed(X, Y, batch_size=4, seed=0)["x"]
     assert dataset.options().autotune.enabled is False
-    assert [labels for _, labels in epoch(validation(X, Y, 4))] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [labels for _, labels in epoch(feed(X, Y, 4)["x"])] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     predict = [batch.numpy().ravel().tolist() for batch in feed(X, None, 4)["x"]]
     assert predict == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 

@@ -12,6 +12,7 @@ from resnet_lab.data import load_splits
 from resnet_lab.data.feeding import feed, predict_in_full_batches, training_feed
 from resnet_lab.runtime.machine import keras_backend
 from resnet_lab.training.build import Recipe
+from resnet_lab.training.callbacks import EpochLogger
 from resnet_lab.training.evaluation import loss_and_accuracy
 
 # Every term of the test loss: the smoothed cross-entropy and the L2 terms of the kernels.
@@ -19,12 +20,16 @@ OVERRIDES = ["debug=tiny", "data.test_size=45", "optimizer=sgd", "optimizer.weig
              "optimizer.weight_decay_mode=l2", "trainer.label_smoothing=0.1"]
 
 
-@pytest.fixture(scope="module")
-def trained():
+def compiled():
     cfg = compose_config("train", OVERRIDES)
     splits = load_splits(cfg.data)
     recipe = Recipe.of(cfg, OmegaConf.to_object(cfg.model), splits.image_shape, splits.num_classes, 3, splits=splits)
-    model = recipe.build("fp32", False).model
+    return recipe.build("fp32", False).model, splits
+
+
+@pytest.fixture(scope="module")
+def trained():
+    model, splits = compiled()
     model.fit(**training_feed(splits.x_train, splits.y_train, 32, seed=1), epochs=1, steps_per_epoch=3, verbose=0)
     return model, splits
 
@@ -55,3 +60,22 @@ def test_a_short_last_batch_is_filled_up_so_that_predict_is_traced_once(trained)
         assert model.predict_function.experimental_get_tracing_count() == 1
         model.predict(**feed(splits.x_test, None, 32), verbose=0)
         assert model.predict_function.experimental_get_tracing_count() == 2  # the short batch: traced again
+
+
+def test_each_epoch_is_validated_through_predict_and_the_progress_line_shows_it(capsys):
+    model, splits = compiled()
+
+    def validate(model):
+        loss, accuracy = loss_and_accuracy(model, splits.y_val, predict_in_full_batches(model, splits.x_val, 32))
+        return {"val_loss": loss, "val_accuracy": accuracy}
+
+    history = model.fit(**training_feed(splits.x_train, splits.y_train, 32, seed=1), epochs=2, verbose=2,
+                        callbacks=[EpochLogger(None, validate=validate)])
+    assert sorted(k for k in history.history if k.startswith("val_")) == ["val_accuracy", "val_loss"]
+    assert len(history.history["val_loss"]) == 2
+    assert model.test_function is None  # only the predict function was made
+    reported_loss, reported_accuracy = model.evaluate(**feed(splits.x_val, splits.y_val, 32), verbose=0)
+    assert history.history["val_loss"][-1] == pytest.approx(reported_loss, rel=1e-5)
+    assert history.history["val_accuracy"][-1] == pytest.approx(reported_accuracy, abs=1e-6)
+    epoch_lines = [line for line in capsys.readouterr().out.splitlines() if " - loss: " in line]
+    assert len(epoch_lines) == 2 and all("val_accuracy: " in line and "val_loss: " in line for line in epoch_lines)

@@ -48,13 +48,6 @@ def predict_in_full_batches(model: Any, x: np.ndarray, batch_size: int) -> np.nd
     return np.asarray(model.predict(**feed(filled, None, batch_size), verbose=0))[:len(x)]
 
 
-def validation(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
-    """``validation_data`` for ``fit``: the arrays, or on TensorFlow the same pipeline as ``feed``'s."""
-    if keras_backend() != "tensorflow":
-        return (x, y)
-    return feed(x, y, batch_size)["x"]
-
-
 def _tf_batches(x: np.ndarray, y: Optional[np.ndarray], batch_size: int, shuffle: bool, seed: Optional[int],
                 repeat: bool) -> Any:
     import tensorflow as tf

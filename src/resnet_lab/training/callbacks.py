@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
 import keras
 
@@ -38,37 +38,38 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """After each epoch: checkpoint it (when a checkpointer is given), then log its metrics, learning rate
-    and durations to the run with step = epoch number. The checkpoint comes first so that its state holds
-    every epoch's metrics, even one whose logging a killed process never reached.
+    """After each epoch: validate (when given a ``validate``), checkpoint it (when a checkpointer is given), then
+    log its metrics, learning rate and durations to the run with step = epoch number. The checkpoint comes first so
+    that its state holds every epoch's metrics, even one whose logging a killed process never reached.
 
-    ``epoch_seconds`` is the whole epoch; ``epoch_train_seconds`` its training steps alone (validation
-    and this logging excluded), kept in ``train_seconds`` for the run's throughput.
+    ``validate(model)`` returns the epoch's ``val_*`` metrics; they join the epoch's logs, which the callbacks
+    after this one (pruning reporters, Keras' history and progress line) read. ``epoch_seconds`` is the whole
+    epoch; ``epoch_train_seconds`` its training steps alone (validation and this logging excluded), kept in
+    ``train_seconds`` for the run's throughput.
     """
 
-    def __init__(self, run: Optional[Run], checkpointer: Optional[Checkpointer] = None) -> None:
+    def __init__(self, run: Optional[Run], checkpointer: Optional[Checkpointer] = None,
+                 validate: Optional[Callable[[keras.Model], Dict[str, float]]] = None) -> None:
         super().__init__()
-        self.run, self.checkpointer = run, checkpointer
+        self.run, self.checkpointer, self.validate = run, checkpointer, validate
         self.epochs_done = 0
         self.train_seconds: List[float] = []  # per epoch of this process
         self._started = 0.0
-        self._steps_ended: Optional[float] = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._started, self._steps_ended = time.perf_counter(), None
+        self._started = time.perf_counter()
 
-    def on_test_begin(self, logs=None):  # within fit, validation follows the epoch's last step
-        if self._steps_ended is None:
-            self._steps_ended = time.perf_counter()
-
-    @uninterrupted  # an epoch is checkpointed and logged whole, or not at all
+    @uninterrupted  # an epoch is validated, checkpointed and logged whole, or not at all
     def on_epoch_end(self, epoch, logs=None):
+        steps_ended = time.perf_counter()
+        logs = {} if logs is None else logs
+        if self.validate is not None:
+            logs.update(self.validate(self.model))  # the same dict the later callbacks get
         self.epochs_done += 1
-        metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        metrics = {k: float(v) for k, v in logs.items() if k != "learning_rate"}
         metrics["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        ended = time.perf_counter()
-        metrics["epoch_seconds"] = ended - self._started
-        metrics["epoch_train_seconds"] = (self._steps_ended or ended) - self._started
+        metrics["epoch_seconds"] = time.perf_counter() - self._started
+        metrics["epoch_train_seconds"] = steps_ended - self._started
         self.train_seconds.append(metrics["epoch_train_seconds"])
         if self.checkpointer is not None and self.checkpointer.epoch_end(self.model, epoch + 1, metrics):
             self.model.stop_training = True

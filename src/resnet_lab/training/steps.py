@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from resnet_lab import tracking
 from resnet_lab.training.tracked_run import RunContext
@@ -109,7 +109,7 @@ def warn_if_short_of_room(context: RunContext, built: Built) -> None:
 
 def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
     """Train the epochs still to do (none after an early stop), checkpointing and logging each."""
-    from resnet_lab.data.feeding import training_feed, validation
+    from resnet_lab.data.feeding import training_feed
     from resnet_lab.training.callbacks import EpochLogger, NonFiniteLossGuard
     from resnet_lab.training.checkpoints import Checkpointer
     from resnet_lab.training.pruning import trial_reporters
@@ -117,14 +117,13 @@ def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     checkpointer = Checkpointer(context.checkpoint_dir, trainer.monitor, trainer.early_stopping_patience,
                                 prepared.state)
-    epoch_logger = EpochLogger(context.run, checkpointer)
+    epoch_logger = EpochLogger(context.run, checkpointer, _validation(splits.x_val, splits.y_val, trainer.batch_size))
     done = checkpointer.state.epochs_done
     started = time.perf_counter()
     if done < trainer.epochs and not checkpointer.state.stopped_early:
         with tracking.system_metrics(context.run, context.uri, cfg.tracking.system_metrics):
             built.model.fit(
                 **training_feed(splits.x_train, splits.y_train, trainer.batch_size, cfg.seed, repeat=built.capped),
-                validation_data=validation(splits.x_val, splits.y_val, trainer.batch_size),
                 epochs=trainer.epochs,
                 initial_epoch=done,
                 steps_per_epoch=built.steps_per_epoch if built.capped else None,
@@ -139,19 +138,35 @@ def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
 
 
 def evaluate(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted) -> Tested:
-    """Test the best checkpoint (with ``trainer.restore_best``) or the last weights on the test split: one
-    prediction pass, from which the loss and accuracy ``evaluate`` would report are computed."""
-    from resnet_lab.data.feeding import predict_in_full_batches
+    """Test the best checkpoint (with ``trainer.restore_best``) or the last weights on the test split."""
     from resnet_lab.training.checkpoints import load_variables
-    from resnet_lab.training.evaluation import loss_and_accuracy
 
     trainer, splits, state = context.cfg.trainer, prepared.splits, fitted.checkpointer.state
     if trainer.restore_best and state.best is not None:
         load_variables(context.checkpoint_dir / state.best, built.model.weights)
         log.info("testing the best checkpoint: epoch %d, %s %.4f", state.best_epoch, trainer.monitor,
                  state.best_value)
-    logits = predict_in_full_batches(built.model, splits.x_test, trainer.batch_size)
-    return Tested(*loss_and_accuracy(built.model, splits.y_test, logits), logits)
+    return Tested(*_predicted(built.model, splits.x_test, splits.y_test, trainer.batch_size))
+
+
+def _validation(x: Any, y: Any, batch_size: int) -> Callable[[Any], Dict[str, float]]:
+    """What ``EpochLogger`` validates each epoch with: the validation split predicted as the test split is."""
+    def validate(model: Any) -> Dict[str, float]:
+        loss, accuracy, _ = _predicted(model, x, y, batch_size)
+        return {"val_loss": loss, "val_accuracy": accuracy}
+
+    return validate
+
+
+def _predicted(model: Any, x: Any, y: Any, batch_size: int) -> Tuple[float, float, Any]:
+    """The loss and accuracy Keras' ``evaluate`` reports for ``(x, y)``, and the logits, from one prediction pass.
+    Validation and testing share the one predict function, traced once (its batches are all of one shape), and no
+    test function is traced beside it: for a ResNet-56 each trace takes over a second."""
+    from resnet_lab.data.feeding import predict_in_full_batches
+    from resnet_lab.training.evaluation import loss_and_accuracy
+
+    logits = predict_in_full_batches(model, x, batch_size)
+    return (*loss_and_accuracy(model, y, logits), logits)
 
 
 def metrics_of(context: RunContext, prepared: Prepared, built: Built, fitted: Fitted,
