@@ -41,8 +41,8 @@ def preset_report(name: str) -> Tuple[Any, ModelReport]:
 
     It is built without values: the report needs the layers' shapes only, and drawing a ResNet-152's 60 million
     initial weights took two thirds of its build (3.4 s against 1.1 s on a 2-core CPU). The variables left
-    uninitialized are then forgotten (``clear_session``); Keras would otherwise initialize them all at the next
-    model it builds."""
+    uninitialized are then forgotten with the rest of Keras' global state (``clear_session``: layer-name counters
+    and the global seed start afresh); Keras would otherwise initialize them all at the next model it builds."""
     import keras
 
     from resnet_lab.model.analysis import analyze

@@ -16,7 +16,7 @@ CURVE_PANELS = (("loss", "val_loss"), ("accuracy", "val_accuracy"), ("learning_r
 def loss_and_accuracy(model: Any, y_true: np.ndarray, logits: np.ndarray) -> Tuple[float, float]:
     """The loss and accuracy ``model.evaluate`` reports, from the logits already predicted: the compiled loss over
     every image plus the regularization terms, and the share of images whose largest logit is their label. It
-    spares a second pass over the test split."""
+    spares a second pass over the images, and a second inference function to trace."""
     import keras
 
     loss = model.compute_loss(y=y_true, y_pred=logits, training=False)
