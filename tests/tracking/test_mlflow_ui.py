@@ -88,6 +88,8 @@ def test_a_depth_sweep_opens_in_the_mlflow_ui_on_its_comparison(tmp_path, tmp_st
         page.goto(f"http://127.0.0.1:{port}/#/experiments/{parent.info.experiment_id}/models"
                   "?workflowType=machine_learning")
         page.locator(".ag-row").nth(len(children) - 1).wait_for(timeout=120_000)
+        for child in children:  # the page shows a run's id until it has fetched the run's name
+            page.get_by_text(child.info.run_name, exact=True).first.wait_for(timeout=60_000)
         page.wait_for_timeout(1000)
         models = [row for row in table_rows(page) if "source_run_id" in row]  # not the runs table's rows
         keep_screenshot(page, "mlflow_ui_models.png")
