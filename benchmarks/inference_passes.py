@@ -1,0 +1,109 @@
+"""What a run's validation and testing cost: Keras' ``evaluate`` and ``predict``, as runs used them, against the one
+predict function runs use now (``training/steps.py``), in one process.
+
+    python benchmarks/inference_passes.py --json
+    python benchmarks/inference_passes.py --model cifar_resnet20 --epochs 10 --rounds 5
+
+A model is built by the run's own recipe (``training.build.Recipe``) on the default data (digits) and fitted for
+two steps. Each way then does what a run of ``--epochs`` epochs does after training, from functions made afresh
+(so that each way pays its traces, as a run's first seed of a configuration does):
+
+- Keras' own: ``evaluate`` on the validation split each epoch, then ``evaluate`` and ``predict`` on the test split;
+- one predict function: the validation split each epoch and the test split predicted in full batches
+  (``predict_in_full_batches``), the loss and accuracy computed from the logits (``loss_and_accuracy``).
+
+The two ways alternate for ``--rounds`` rounds, the first going first in odd rounds; printed are each one's
+seconds, their medians and the ratio of the medians (below 1: the one predict function is quicker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from typing import Any, Callable, Dict, List
+
+
+def build(model: str) -> Dict[str, Any]:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from resnet_lab.config.schema import register_configs
+    from resnet_lab.data import load_splits
+    from resnet_lab.data.feeding import training_feed
+    from resnet_lab.training.build import Recipe
+    from resnet_lab.zoo import config_dir
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}"])
+    splits = load_splits(cfg.data)
+    batch_size = int(cfg.trainer.batch_size)
+    steps = math.ceil(len(splits.y_train) / batch_size)
+    recipe = Recipe.of(cfg, OmegaConf.to_object(cfg.model), splits.image_shape, splits.num_classes, steps,
+                       splits=splits)
+    network = recipe.build("fp32", False).model
+    two_steps = slice(0, 2 * batch_size)
+    network.fit(**training_feed(splits.x_train[two_steps], splits.y_train[two_steps], batch_size, cfg.seed),
+                epochs=1, verbose=0)
+    return {"model": network, "splits": splits, "batch_size": batch_size}
+
+
+def keras_passes(built: Dict[str, Any], epochs: int) -> None:
+    from resnet_lab.data.feeding import feed
+
+    model, splits, batch_size = built["model"], built["splits"], built["batch_size"]
+    model.test_function = model.predict_function = None  # made and traced afresh
+    for _ in range(epochs):
+        model.evaluate(**feed(splits.x_val, splits.y_val, batch_size), verbose=0)
+    model.evaluate(**feed(splits.x_test, splits.y_test, batch_size), verbose=0)
+    model.predict(**feed(splits.x_test, None, batch_size), verbose=0)
+
+
+def predict_passes(built: Dict[str, Any], epochs: int) -> None:
+    from resnet_lab.data.feeding import predict_in_full_batches
+    from resnet_lab.training.evaluation import loss_and_accuracy
+
+    model, splits, batch_size = built["model"], built["splits"], built["batch_size"]
+    model.test_function = model.predict_function = None
+    for x, y in [(splits.x_val, splits.y_val)] * epochs + [(splits.x_test, splits.y_test)]:
+        loss_and_accuracy(model, y, predict_in_full_batches(model, x, batch_size))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--model", default="cifar_resnet56")
+    parser.add_argument("--epochs", type=int, default=5, help="validation passes, as in a run of this many epochs")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from resnet_lab.runtime.startup_noise import import_backend_quietly
+
+    import_backend_quietly()
+    built = build(args.model)
+    ways: Dict[str, Callable[[Dict[str, Any], int], None]] = {"keras": keras_passes, "predict": predict_passes}
+    seconds: Dict[str, List[float]] = {name: [] for name in ways}
+    for round_number in range(args.rounds):
+        order = list(ways) if round_number % 2 == 0 else list(reversed(ways))
+        for name in order:
+            started = time.perf_counter()
+            ways[name](built, args.epochs)
+            seconds[name].append(round(time.perf_counter() - started, 3))
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    report = {"model": args.model, "epochs": args.epochs, "seconds": seconds,
+              "median_s": {name: round(value, 3) for name, value in medians.items()},
+              "ratio": round(medians["predict"] / medians["keras"], 3)}
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"{args.model}, {args.epochs} validations and the test: Keras' evaluate and predict {medians['keras']:.2f} s, "
+          f"one predict function {medians['predict']:.2f} s (ratio {report['ratio']})")
+
+
+if __name__ == "__main__":
+    main()
