@@ -15,31 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 from typing import Any, Dict
 
 
 def build(model: str, optimizer: str, fused: bool) -> Dict[str, Any]:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
+    from run_recipe import run_recipe
 
-    from resnet_lab.config.schema import register_configs
-    from resnet_lab.data import load_splits
     from resnet_lab.training import fused_optimizers
-    from resnet_lab.training.build import Recipe
-    from resnet_lab.zoo import config_dir
 
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={model}", f"optimizer={optimizer}"])
-    splits = load_splits(cfg.data)
-    steps = math.ceil(len(splits.y_train) / cfg.trainer.batch_size)
-    recipe = Recipe.of(cfg, OmegaConf.to_object(cfg.model), splits.image_shape, splits.num_classes, steps,
-                       splits=splits)
+    cfg, splits, recipe = run_recipe([f"model={model}", f"optimizer={optimizer}"])
     chosen = fused_optimizers.fused_updates_apply
     fused_optimizers.fused_updates_apply = lambda: fused and chosen()  # what build_optimizer asks
     try:

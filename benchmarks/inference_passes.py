@@ -20,32 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 from typing import Any, Callable, Dict, List
 
 
 def build(model: str) -> Dict[str, Any]:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
+    from run_recipe import run_recipe
 
-    from resnet_lab.config.schema import register_configs
-    from resnet_lab.data import load_splits
     from resnet_lab.data.feeding import training_feed
-    from resnet_lab.training.build import Recipe
-    from resnet_lab.zoo import config_dir
 
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={model}"])
-    splits = load_splits(cfg.data)
+    cfg, splits, recipe = run_recipe([f"model={model}"])
     batch_size = int(cfg.trainer.batch_size)
-    steps = math.ceil(len(splits.y_train) / batch_size)
-    recipe = Recipe.of(cfg, OmegaConf.to_object(cfg.model), splits.image_shape, splits.num_classes, steps,
-                       splits=splits)
     network = recipe.build("fp32", False).model
     two_steps = slice(0, 2 * batch_size)
     network.fit(**training_feed(splits.x_train[two_steps], splits.y_train[two_steps], batch_size, cfg.seed),

@@ -14,6 +14,7 @@ from resnet_lab.runtime.machine import keras_backend
 from resnet_lab.training.build import Recipe
 from resnet_lab.training.callbacks import EpochLogger
 from resnet_lab.training.evaluation import loss_and_accuracy
+from resnet_lab.training.steps import validation
 
 # Every term of the test loss: the smoothed cross-entropy and the L2 terms of the kernels.
 OVERRIDES = ["debug=tiny", "data.test_size=45", "optimizer=sgd", "optimizer.weight_decay=0.01",
@@ -64,13 +65,8 @@ def test_a_short_last_batch_is_filled_up_so_that_predict_is_traced_once(trained)
 
 def test_each_epoch_is_validated_through_predict_and_the_progress_line_shows_it(capsys):
     model, splits = compiled()
-
-    def validate(model):
-        loss, accuracy = loss_and_accuracy(model, splits.y_val, predict_in_full_batches(model, splits.x_val, 32))
-        return {"val_loss": loss, "val_accuracy": accuracy}
-
     history = model.fit(**training_feed(splits.x_train, splits.y_train, 32, seed=1), epochs=2, verbose=2,
-                        callbacks=[EpochLogger(None, validate=validate)])
+                        callbacks=[EpochLogger(None, validate=validation(splits.x_val, splits.y_val, 32))])
     assert sorted(k for k in history.history if k.startswith("val_")) == ["val_accuracy", "val_loss"]
     assert len(history.history["val_loss"]) == 2
     assert model.test_function is None  # only the predict function was made

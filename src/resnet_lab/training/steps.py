@@ -117,7 +117,7 @@ def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     checkpointer = Checkpointer(context.checkpoint_dir, trainer.monitor, trainer.early_stopping_patience,
                                 prepared.state)
-    epoch_logger = EpochLogger(context.run, checkpointer, _validation(splits.x_val, splits.y_val, trainer.batch_size))
+    epoch_logger = EpochLogger(context.run, checkpointer, validation(splits.x_val, splits.y_val, trainer.batch_size))
     done = checkpointer.state.epochs_done
     started = time.perf_counter()
     if done < trainer.epochs and not checkpointer.state.stopped_early:
@@ -149,7 +149,7 @@ def evaluate(context: RunContext, prepared: Prepared, built: Built, fitted: Fitt
     return Tested(*_predicted(built.model, splits.x_test, splits.y_test, trainer.batch_size))
 
 
-def _validation(x: Any, y: Any, batch_size: int) -> Callable[[Any], Dict[str, float]]:
+def validation(x: Any, y: Any, batch_size: int) -> Callable[[Any], Dict[str, float]]:
     """What ``EpochLogger`` validates each epoch with: the validation split predicted as the test split is."""
     def validate(model: Any) -> Dict[str, float]:
         loss, accuracy, _ = _predicted(model, x, y, batch_size)
