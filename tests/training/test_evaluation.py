@@ -9,7 +9,7 @@ from helpers.configs import compose_config
 from omegaconf import OmegaConf
 
 from resnet_lab.data import load_splits
-from resnet_lab.data.feeding import feed, predict_in_full_batches, training_feed
+from resnet_lab.data.feeding import feed, inference_batch_size, predict_in_full_batches, training_feed
 from resnet_lab.runtime.machine import keras_backend
 from resnet_lab.training.build import Recipe
 from resnet_lab.training.callbacks import EpochLogger
@@ -47,9 +47,9 @@ def test_the_loss_and_accuracy_from_the_logits_are_what_evaluate_reports(trained
     assert 0 < accuracy < 1  # right and wrong images both counted
 
 
-def test_a_short_last_batch_is_filled_up_so_that_predict_is_traced_once(trained):
+def test_splits_of_any_size_are_predicted_through_one_trace(trained):
     model, splits = trained
-    assert len(splits.x_test) % 32  # 45 images: a batch of 32 and a short one of 13
+    assert len(splits.x_test) % 32 and len(splits.x_val) != len(splits.x_test)  # a short batch; another size
     model.predict_function = None
     logits = predict_in_full_batches(model, splits.x_test, 32)
     assert logits.shape == (45, splits.num_classes)
@@ -58,9 +58,22 @@ def test_a_short_last_batch_is_filled_up_so_that_predict_is_traced_once(trained)
     if keras_backend() == "tensorflow":
         model.predict_function = None
         predict_in_full_batches(model, splits.x_test, 32)
+        predict_in_full_batches(model, splits.x_val, 32)  # validation, then testing: as a run predicts
         assert model.predict_function.experimental_get_tracing_count() == 1
+        model.predict_function = None
         model.predict(**feed(splits.x_test, None, 32), verbose=0)
         assert model.predict_function.experimental_get_tracing_count() == 2  # the short batch: traced again
+
+
+@pytest.mark.parametrize("batch_size, validation_images, expected", [
+    (64, 180, 192),  # digits: the validation split in one batch of three training batches
+    (64, 64, 64), (64, 10, 64),
+    (128, 5000, 512),  # CIFAR's 5,000: at most four training batches
+    (32, 0, 32),  # no validation split: the training batch
+])
+def test_the_inference_batch_holds_the_validation_split_up_to_four_training_batches(batch_size, validation_images,
+                                                                                    expected):
+    assert inference_batch_size(batch_size, validation_images) == expected
 
 
 def test_each_epoch_is_validated_through_predict_and_the_progress_line_shows_it(capsys):

@@ -117,7 +117,8 @@ def fit(context: RunContext, prepared: Prepared, built: Built) -> Fitted:
     cfg, trainer, splits = context.cfg, context.cfg.trainer, prepared.splits
     checkpointer = Checkpointer(context.checkpoint_dir, trainer.monitor, trainer.early_stopping_patience,
                                 prepared.state)
-    epoch_logger = EpochLogger(context.run, checkpointer, validation(splits.x_val, splits.y_val, trainer.batch_size))
+    epoch_logger = EpochLogger(context.run, checkpointer,
+                               validation(splits.x_val, splits.y_val, _inference_batch(trainer, splits)))
     done = checkpointer.state.epochs_done
     started = time.perf_counter()
     if done < trainer.epochs and not checkpointer.state.stopped_early:
@@ -146,7 +147,7 @@ def evaluate(context: RunContext, prepared: Prepared, built: Built, fitted: Fitt
         load_variables(context.checkpoint_dir / state.best, built.model.weights)
         log.info("testing the best checkpoint: epoch %d, %s %.4f", state.best_epoch, trainer.monitor,
                  state.best_value)
-    return Tested(*_predicted(built.model, splits.x_test, splits.y_test, trainer.batch_size))
+    return Tested(*_predicted(built.model, splits.x_test, splits.y_test, _inference_batch(trainer, splits)))
 
 
 def validation(x: Any, y: Any, batch_size: int) -> Callable[[Any], Dict[str, float]]:
@@ -156,6 +157,13 @@ def validation(x: Any, y: Any, batch_size: int) -> Callable[[Any], Dict[str, flo
         return {"val_loss": loss, "val_accuracy": accuracy}
 
     return validate
+
+
+def _inference_batch(trainer: Any, splits: Any) -> int:
+    """Validation and testing predict in one batch size, so that the predict function is traced once."""
+    from resnet_lab.data.feeding import inference_batch_size
+
+    return inference_batch_size(trainer.batch_size, len(splits.y_val))
 
 
 def _predicted(model: Any, x: Any, y: Any, batch_size: int) -> Tuple[float, float, Any]:
