@@ -1,5 +1,5 @@
-"""What a run's validation and testing cost: Keras' ``evaluate`` and ``predict``, as runs used them, against the one
-predict function runs use now (``training/steps.py``), in one process.
+"""What a run's validation and testing cost: Keras' ``evaluate`` and ``predict``, as runs used them first, and
+Keras' ``predict`` alone, as they used it next, against what runs do now (``training/steps.py``), in one process.
 
     python benchmarks/inference_passes.py --json
     python benchmarks/inference_passes.py --model cifar_resnet20 --epochs 10 --rounds 5
@@ -9,11 +9,14 @@ two steps. Each way then does what a run of ``--epochs`` epochs does after train
 (so that each way pays its traces, as a run's first seed of a configuration does):
 
 - Keras' own: ``evaluate`` on the validation split each epoch, then ``evaluate`` and ``predict`` on the test split;
-- one predict function: the validation split each epoch and the test split predicted in full batches
-  (``predict_in_full_batches``), the loss and accuracy computed from the logits (``loss_and_accuracy``).
+- ``predict`` alone: the validation split each epoch and the test split through ``model.predict`` in full training
+  batches (a short last batch filled up), the loss and accuracy computed from the logits (``loss_and_accuracy``);
+- now: the same passes straight into the traced predict function (``predict_on_batch``, no ``tf.data`` pipeline per
+  pass), in batches that hold the validation split up to four training batches (``predict_in_full_batches`` at
+  ``inference_batch_size``).
 
-The two ways alternate for ``--rounds`` rounds, the first going first in odd rounds; printed are each one's
-seconds, their medians and the ratio of the medians (below 1: the one predict function is quicker).
+The ways take turns for ``--rounds`` rounds, in reversed order every other round; printed are each one's
+seconds, their medians and the ratios of the medians to Keras' (below 1: quicker than Keras').
 """
 
 from __future__ import annotations
@@ -50,14 +53,33 @@ def keras_passes(built: Dict[str, Any], epochs: int) -> None:
     model.predict(**feed(splits.x_test, None, batch_size), verbose=0)
 
 
-def predict_passes(built: Dict[str, Any], epochs: int) -> None:
-    from resnet_lab.data.feeding import predict_in_full_batches
+def _passes(built: Dict[str, Any], epochs: int, predict: Callable[[Any, Any, int], Any], batch_size: int) -> None:
     from resnet_lab.training.evaluation import loss_and_accuracy
 
-    model, splits, batch_size = built["model"], built["splits"], built["batch_size"]
+    model, splits = built["model"], built["splits"]
     model.test_function = model.predict_function = None
     for x, y in [(splits.x_val, splits.y_val)] * epochs + [(splits.x_test, splits.y_test)]:
-        loss_and_accuracy(model, y, predict_in_full_batches(model, x, batch_size))
+        loss_and_accuracy(model, y, predict(model, x, batch_size))
+
+
+def keras_predict_passes(built: Dict[str, Any], epochs: int) -> None:
+    import numpy as np
+
+    from resnet_lab.data.feeding import feed
+
+    def predict(model: Any, x: Any, batch_size: int) -> Any:
+        short = -len(x) % batch_size
+        filled = np.concatenate([x, x[np.arange(short) % len(x)]]) if short else x
+        return np.asarray(model.predict(**feed(filled, None, batch_size), verbose=0))[:len(x)]
+
+    _passes(built, epochs, predict, built["batch_size"])
+
+
+def current_passes(built: Dict[str, Any], epochs: int) -> None:
+    from resnet_lab.data.feeding import inference_batch_size, predict_in_full_batches
+
+    _passes(built, epochs, predict_in_full_batches, inference_batch_size(built["batch_size"],
+                                                                         len(built["splits"].y_val)))
 
 
 def main() -> None:
@@ -72,7 +94,8 @@ def main() -> None:
 
     import_backend_quietly()
     built = build(args.model)
-    ways: Dict[str, Callable[[Dict[str, Any], int], None]] = {"keras": keras_passes, "predict": predict_passes}
+    ways: Dict[str, Callable[[Dict[str, Any], int], None]] = {
+        "keras": keras_passes, "predict": keras_predict_passes, "now": current_passes}
     seconds: Dict[str, List[float]] = {name: [] for name in ways}
     for round_number in range(args.rounds):
         order = list(ways) if round_number % 2 == 0 else list(reversed(ways))
@@ -83,12 +106,13 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     report = {"model": args.model, "epochs": args.epochs, "seconds": seconds,
               "median_s": {name: round(value, 3) for name, value in medians.items()},
-              "ratio": round(medians["predict"] / medians["keras"], 3)}
+              "ratio_to_keras": {name: round(medians[name] / medians["keras"], 3) for name in ("predict", "now")}}
     if args.json:
         print(json.dumps(report))
         return
     print(f"{args.model}, {args.epochs} validations and the test: Keras' evaluate and predict {medians['keras']:.2f} s, "
-          f"one predict function {medians['predict']:.2f} s (ratio {report['ratio']})")
+          f"predict alone {medians['predict']:.2f} s, now {medians['now']:.2f} s "
+          f"(ratios {report['ratio_to_keras']['predict']}, {report['ratio_to_keras']['now']})")
 
 
 if __name__ == "__main__":
