@@ -57,8 +57,8 @@ def test_splits_of_any_size_are_predicted_through_one_trace(trained):
     np.testing.assert_allclose(logits, plain, rtol=1e-5, atol=1e-6)
     if keras_backend() == "tensorflow":
         model.predict_function = None
-        predict_in_full_batches(model, splits.x_test, 32)
         predict_in_full_batches(model, splits.x_val, 32)  # validation, then testing: as a run predicts
+        predict_in_full_batches(model, splits.x_test, 32)
         assert model.predict_function.experimental_get_tracing_count() == 1
         model.predict_function = None
         model.predict(**feed(splits.x_test, None, 32), verbose=0)

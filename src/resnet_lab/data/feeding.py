@@ -48,7 +48,7 @@ def inference_batch_size(batch_size: int, validation_images: int) -> int:
 
 
 def predict_in_full_batches(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """``model.predict`` of ``x`` in batches of one shape: a short last batch is filled up with copies of the
+    """The model's outputs for ``x``, predicted in batches of one shape: a short last batch is filled up with copies of the
     first images, whose outputs are dropped. Keras traces (or compiles) its predict function for each new batch
     shape, and for a ResNet-56 that trace takes over a second; the images' outputs do not depend on their
     batch-mates in inference.
