@@ -65,12 +65,10 @@ def _passes(built: Dict[str, Any], epochs: int, predict: Callable[[Any, Any, int
 def keras_predict_passes(built: Dict[str, Any], epochs: int) -> None:
     import numpy as np
 
-    from resnet_lab.data.feeding import feed
+    from resnet_lab.data.feeding import feed, filled_up
 
     def predict(model: Any, x: Any, batch_size: int) -> Any:
-        short = -len(x) % batch_size
-        filled = np.concatenate([x, x[np.arange(short) % len(x)]]) if short else x
-        return np.asarray(model.predict(**feed(filled, None, batch_size), verbose=0))[:len(x)]
+        return np.asarray(model.predict(**feed(filled_up(x, batch_size), None, batch_size), verbose=0))[:len(x)]
 
     _passes(built, epochs, predict, built["batch_size"])
 
@@ -110,8 +108,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(report))
         return
-    print(f"{args.model}, {args.epochs} validations and the test: Keras' evaluate and predict {medians['keras']:.2f} s, "
-          f"predict alone {medians['predict']:.2f} s, now {medians['now']:.2f} s "
+    print(f"{args.model}, {args.epochs} validations and the test: "
+          f"Keras' evaluate and predict {medians['keras']:.2f} s, predict alone {medians['predict']:.2f} s, "
+          f"now {medians['now']:.2f} s "
           f"(ratios {report['ratio_to_keras']['predict']}, {report['ratio_to_keras']['now']})")
 
 

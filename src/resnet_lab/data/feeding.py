@@ -47,21 +47,26 @@ def inference_batch_size(batch_size: int, validation_images: int) -> int:
     return batch_size * max(1, min(INFERENCE_BATCHES, math.ceil(validation_images / batch_size)))
 
 
+def filled_up(x: np.ndarray, batch_size: int) -> np.ndarray:
+    """``x`` and, where its last batch is short, copies of its first images up to a whole batch."""
+    short = -len(x) % batch_size
+    return np.concatenate([x, x[np.arange(short) % len(x)]]) if short else x
+
+
 def predict_in_full_batches(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """The model's outputs for ``x``, predicted in batches of one shape: a short last batch is filled up with copies of the
-    first images, whose outputs are dropped. Keras traces (or compiles) its predict function for each new batch
-    shape, and for a ResNet-56 that trace takes over a second; the images' outputs do not depend on their
+    """The model's outputs for ``x``, predicted in batches of one shape: a short last batch is filled up with
+    copies of the first images, whose outputs are dropped. Keras traces (or compiles) its predict function for each
+    new batch shape, and for a ResNet-56 that trace takes over a second; the images' outputs do not depend on their
     batch-mates in inference.
 
     On TensorFlow outside a distribution strategy each batch goes straight into that traced function
     (``predict_on_batch``): ``predict`` would build a ``tf.data`` pipeline and an iterator for every pass, which
     cost more than the pass itself on a small split (a ResNet-20's 180 validation images: 24 ms against 10 ms).
     A strategy's replicas need ``predict``'s distributed batches."""
-    short = -len(x) % batch_size
-    filled = np.concatenate([x, x[np.arange(short) % len(x)]]) if short else x
+    filled = filled_up(x, batch_size)
     if keras_backend() == "tensorflow" and not _in_strategy():
         batches = [model.predict_on_batch(filled[i:i + batch_size]) for i in range(0, len(filled), batch_size)]
-        return np.concatenate([np.asarray(b) for b in batches])[:len(x)]
+        return np.concatenate(batches)[:len(x)]
     return np.asarray(model.predict(**feed(filled, None, batch_size), verbose=0))[:len(x)]
 
 
