@@ -3,7 +3,9 @@ a fresh build from that seed holds, trains through the functions traced once, an
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from omegaconf import OmegaConf
 
 from resnet_lab.data import load_splits
 from resnet_lab.data.feeding import training_feed
+from resnet_lab.runtime import heap
 from resnet_lab.training import shared_setup
 from resnet_lab.training.build import Recipe
 from resnet_lab.training.reseed import BuildDraws, _state_variables, plan_for
@@ -88,6 +91,25 @@ def test_the_key_is_the_config_but_its_seed_and_tracking():
     assert key("seed=1") == key("seed=2") == key("seed=1", "tracking.experiment=other")
     assert key("seed=1") != key("seed=1", "optimizer.learning_rate=0.5")
     assert key("seed=1") != key("seed=1", "trainer.deterministic=true")
+
+
+def test_a_set_up_let_go_is_freed_not_left_frozen(monkeypatch):
+    """Where a command owns the process, a kept set-up is frozen out of the garbage collector's way
+    (``runtime/heap.py``); the one a later configuration pushes out is given back to the collector and freed."""
+    monkeypatch.setattr(heap, "_managed", True)
+    monkeypatch.setattr(shared_setup, "MAX_KEPT", 1)
+    try:
+        first, _ = compiled(1)
+        shared_setup.keep("first", first, None, first.draws)
+        model = weakref.ref(first.model)
+        del first
+        assert not any(o is model() for o in gc.get_objects())  # frozen: no full collection walks it
+        second, _ = compiled(2)
+        shared_setup.keep("second", second, None, second.draws)
+        assert model() is None
+    finally:
+        shared_setup.forget()
+        gc.unfreeze()
 
 
 DETERMINISTIC = ["model=cifar_resnet20", "model.layer_dims=[1,1,1]", "model.width_multiplier=0.25",

@@ -80,11 +80,14 @@ def filtered_native_stderr() -> Iterator[None]:
 
 def import_backend_quietly() -> None:
     """Import Keras and start its backend (TensorFlow reports on devices at the first tensor) without the
-    start-up chatter; does nothing once Keras is imported, or when the user chose a TensorFlow log level or
-    ``RESNET_LAB_DEBUG``."""
-    if "keras" in sys.modules or USER_SET_LOG_LEVEL or debugging():
+    start-up chatter, unless the user chose a TensorFlow log level or ``RESNET_LAB_DEBUG``; what the import built
+    is kept out of the garbage collector's way (``heap``). Does nothing once Keras is imported."""
+    from resnet_lab.runtime import heap
+
+    if "keras" in sys.modules:
         return
-    with filtered_native_stderr():
+    quiet = not (USER_SET_LOG_LEVEL or debugging())
+    with heap.kept_for_good(), (filtered_native_stderr() if quiet else contextlib.nullcontext()):
         import keras
 
         keras.ops.zeros((1,))

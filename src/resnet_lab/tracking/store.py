@@ -14,6 +14,7 @@ import os
 import random
 import socket
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -116,11 +117,17 @@ class RetryingClient:
 
 
 def client_for(uri: str) -> RetryingClient:
-    from mlflow.tracking import MlflowClient
+    """A client for the store at ``uri``. The process's first also imports MLflow and opens its store (which MLflow
+    keeps for the process): built to stay, out of the garbage collector's way (``runtime.heap``)."""
+    from resnet_lab.runtime import heap
 
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return RetryingClient(MlflowClient(tracking_uri=uri))
+    first = "mlflow.tracking" not in sys.modules
+    with heap.kept_for_good() if first else contextlib.nullcontext():
+        from mlflow.tracking import MlflowClient
+
+        if uri.startswith("sqlite:///"):
+            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        return RetryingClient(MlflowClient(tracking_uri=uri))
 
 
 def store_path(uri: str) -> Optional[Path]:

@@ -24,6 +24,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from resnet_lab.runtime import heap
 from resnet_lab.training.reseed import Plan, plan_for
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,11 @@ def keep(key: str, built: Any, decision: Any, draws: Any) -> None:
     _kept.move_to_end(key)
     while len(_kept) > MAX_KEPT:
         _kept.popitem(last=False)
+        heap.release()
+    heap.settle()  # the model and its traced functions stay: later full collections need not walk them
 
 
 def forget() -> None:
     """Drop every kept set-up (tests, and a process that needs the memory back)."""
     _kept.clear()
+    heap.release()
