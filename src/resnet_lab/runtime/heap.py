@@ -4,8 +4,9 @@ Each full collection walks every object the collector tracks. TensorFlow's impor
 a traced ResNet-56 hundreds of thousands more; a 6-run sweep ran a dozen full collections of 0.1-0.5 s each, about
 2 s in all, and none of them freed what they walked: modules, and the set-ups kept for later seeds
 (``shared_setup``). Where a command owns the process (``manage``), what is built to stay is moved out of the
-collector's sight (``gc.freeze``) as soon as it is built: the backend after its import, a set-up once it is kept.
-A set-up that is let go is given back to the collector, so that its cycles are freed.
+collector's sight (``gc.freeze``) as soon as it is built: MLflow and its store after the first client
+(``tracking.store``), the backend after its import (``startup_noise``), a set-up once it is kept. A set-up that is
+let go is given back to the collector, so that its cycles are freed.
 
 A caller of ``train`` in a longer process of its own (a notebook, the tests) keeps Python's collections as they are.
 """
@@ -31,8 +32,9 @@ def managed() -> bool:
 
 @contextlib.contextmanager
 def kept_for_good() -> Iterator[None]:
-    """Around an import: no collections inside (what it builds stays), and all of it frozen after. The few objects
-    that die in an import are left frozen: a collection first would walk the million that do not."""
+    """Around an import (and what it opens for the process): no collections inside, as what it builds stays, and
+    all of it frozen after. The few objects that die in an import are left frozen: a collection first would walk
+    the million that do not."""
     if not _managed:
         yield
         return
