@@ -174,19 +174,20 @@ def test_a_command_owns_its_heap_and_freezes_it_when_the_interpreter_exits_after
                                 "frozen at exit: True"]
 
 
-def test_a_commands_first_mlflow_client_is_frozen_as_built_and_later_ones_freeze_nothing(tmp_path):
+def test_a_commands_first_mlflow_client_is_frozen_as_built_and_later_ones_freeze_nothing():
     """MLflow's import and its store stay for the process: the first client freezes them (``runtime/heap.py``). A
-    later client must not freeze again, or it would keep whatever garbage is waiting for a collection."""
+    later client must not freeze again, or it would keep whatever garbage is waiting for a collection. (A server's
+    URI: its client connects only when called, so no store is made here.)"""
     import subprocess
     import sys
 
     script = (
         "import gc\n"
-        "from resnet_lab import cli\n"
+        "from resnet_lab.runtime import heap\n"
         "from resnet_lab.tracking.store import client_for\n"
-        "cli._own_the_heap()\n"
-        f"client_for('sqlite:///{tmp_path}/mlflow.db'); first = gc.get_freeze_count()\n"
-        f"client_for('sqlite:///{tmp_path}/mlflow.db')\n"
+        "heap.manage()\n"
+        "client_for('http://127.0.0.1:9'); first = gc.get_freeze_count()\n"
+        "client_for('http://127.0.0.1:9')\n"
         "print(first > 100_000, gc.get_freeze_count() == first)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
