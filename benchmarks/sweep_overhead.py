@@ -75,7 +75,7 @@ def _later_seeds(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     ordered = sorted(runs, key=lambda r: r["start_ms"])
     seen, cost, steady, later = set(), 0.0, 0.0, 0
     for previous, run in zip([None, *ordered], ordered):
-        if run["preset"] in seen and previous is not None:
+        if run["preset"] in seen:  # never the first run, so there is a previous one
             cost += (run["end_ms"] - previous["end_ms"]) / 1000
             steady += _steady(run)
             later += 1
