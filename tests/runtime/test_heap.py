@@ -7,6 +7,7 @@ import gc
 import weakref
 
 import pytest
+from helpers.collector import collector_sees
 
 from resnet_lab.runtime import heap
 
@@ -16,11 +17,6 @@ class Cycle:
 
     def __init__(self) -> None:
         self.me = self
-
-
-def collector_sees(thing: object) -> bool:
-    """Whether a full collection walks ``thing`` (frozen objects are not in ``gc.get_objects``)."""
-    return any(o is thing for o in gc.get_objects())
 
 
 @pytest.fixture

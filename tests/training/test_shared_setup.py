@@ -3,12 +3,12 @@ a fresh build from that seed holds, trains through the functions traced once, an
 
 from __future__ import annotations
 
-import gc
 import random
 import weakref
 
 import numpy as np
 import pytest
+from helpers.collector import collector_sees
 from helpers.configs import compose_config
 from helpers.processes import run_python
 from omegaconf import OmegaConf
@@ -101,15 +101,14 @@ def test_a_set_up_let_go_is_freed_not_left_frozen(monkeypatch):
     try:
         first, _ = compiled(1)
         shared_setup.keep("first", first, None, first.draws)
+        assert not collector_sees(first.model)  # frozen: no full collection walks it
         model = weakref.ref(first.model)
         del first
-        assert not any(o is model() for o in gc.get_objects())  # frozen: no full collection walks it
         second, _ = compiled(2)
         shared_setup.keep("second", second, None, second.draws)
         assert model() is None
     finally:
-        shared_setup.forget()
-        gc.unfreeze()
+        shared_setup.forget()  # gives every frozen object back to the collector
 
 
 DETERMINISTIC = ["model=cifar_resnet20", "model.layer_dims=[1,1,1]", "model.width_multiplier=0.25",
